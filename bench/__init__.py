@@ -1,0 +1,1 @@
+"""The harness: tasks, the timing protocol, cost figures, result records and reports."""

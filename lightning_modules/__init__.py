@@ -1,0 +1,1 @@
+"""Networks (``nets``), the Lightning classifier and the data modules of inception-bench."""
