@@ -32,6 +32,17 @@ class ModelInfo:
     paper: dict[str, Any] = field(default_factory=dict)
 
 
+def validate_input(x: torch.Tensor, info: ModelInfo, name: str) -> None:
+    """Raise a ValueError naming ``name`` unless ``x`` is N x in_chans x H x W with H, W >= min_input_size."""
+    if x.dim() != 4 or x.shape[1] != info.in_chans:
+        raise ValueError(f"{name} expects N x {info.in_chans} x H x W input, got {tuple(x.shape)}")
+    if min(x.shape[-2:]) < info.min_input_size:
+        raise ValueError(
+            f"{name} needs inputs of at least {info.min_input_size}x{info.min_input_size}, "
+            f"got {x.shape[-2]}x{x.shape[-1]}"
+        )
+
+
 class AuxHead(nn.Module):
     """Marker base for auxiliary classifiers: each has a final ``fc`` that ``reset_classifier`` replaces."""
 
@@ -59,13 +70,7 @@ class InceptionNet(nn.Module):
         raise NotImplementedError
 
     def check_input(self, x: torch.Tensor) -> None:
-        if x.dim() != 4 or x.shape[1] != self.info.in_chans:
-            raise ValueError(f"{type(self).__name__} expects N x {self.info.in_chans} x H x W input, got {tuple(x.shape)}")
-        if min(x.shape[-2:]) < self.info.min_input_size:
-            raise ValueError(
-                f"{type(self).__name__} needs inputs of at least {self.info.min_input_size}x{self.info.min_input_size}, "
-                f"got {x.shape[-2]}x{x.shape[-1]}"
-            )
+        validate_input(x, self.info, type(self).__name__)
 
     def _apply_transform_input(self, x: torch.Tensor) -> torch.Tensor:
         """Map ImageNet-mean/std-normalised input to the (x - 0.5) / 0.5 scale of TF-ported weights (torchvision)."""
