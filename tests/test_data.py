@@ -1,0 +1,71 @@
+"""DataModules and transforms: multi-crop views, colour modes, unreadable images, missing paths."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from lightning_modules.data import BadImageError, ImageNetDataModule, MNISTDataModule
+from lightning_modules.transforms import eval_transform, googlenet_144_views
+from tests.tiny_net import TinyInception
+
+INFO = TinyInception.info
+NORM = {"mean": (0.5,) * 3, "std": (0.5,) * 3}
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 60), (3, 60, 40)])  # landscape and portrait squares
+def test_googlenet_144_crop_views(shape: tuple[int, int, int]) -> None:
+    img = torch.randint(0, 256, shape, dtype=torch.uint8)
+    views = googlenet_144_views(img, 16)
+    assert len(views) == 4 * 3 * 6 * 2 and all(v.shape == (3, 16, 16) for v in views)
+    assert torch.equal(views[6], views[0].flip(-1))  # the 7th view mirrors the 1st
+    assert eval_transform(16, **NORM, mode="144crop")(img).shape == (144, 3, 16, 16)
+    assert eval_transform(16, **NORM, mode="10crop")(img).shape == (10, 3, 16, 16)
+    assert eval_transform(16, **NORM)(img).shape == (3, 16, 16)
+
+
+def test_mnist_is_three_channel_at_the_model_minimum(tmp_path: Path) -> None:
+    dm = MNISTDataModule(num_classes=10, batch_size=8, input_size="min", model_info=INFO)
+    dm.setup()
+    x, y, skipped = next(iter(dm.train_dataloader()))
+    assert dm.size == 28 and x.shape == (8, 3, 28, 28) and skipped == 0  # max(min_input_size 16, native 28)
+    assert (len(dm.train_set), len(dm.val_set)) == (4000, 1000)
+
+
+def _folder(root: Path) -> Path:
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            d = root / split / cls
+            d.mkdir(parents=True)
+            Image.new("L", (20, 20), 128).save(d / "gray.png")
+            Image.new("CMYK", (20, 20), (0, 50, 100, 0)).save(d / "cmyk.jpg")
+            Image.new("RGBA", (20, 20), (1, 2, 3, 100)).save(d / "rgba.png")
+    (root / "train" / "a" / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+def _dm(root: Path, **kwargs: object) -> ImageNetDataModule:
+    return ImageNetDataModule(root=str(root), num_classes=2, batch_size=16, input_size=16, model_info=INFO, **kwargs)
+
+
+def test_colour_modes_become_rgb_and_unreadable_images_are_counted(tmp_path: Path) -> None:
+    dm = _dm(_folder(tmp_path))
+    dm.setup()
+    x, y, skipped = next(iter(dm.val_dataloader()))
+    assert x.shape == (6, 3, 16, 16) and skipped == 0
+    batch = next(iter(dm._loader(dm.train_set, shuffle=False)))
+    assert batch[0].shape[0] == 6 and batch[2] == 1
+
+
+def test_unreadable_image_fails_naming_the_file_when_asked(tmp_path: Path) -> None:
+    dm = _dm(_folder(tmp_path), on_bad_image="fail")
+    dm.setup()
+    with pytest.raises(BadImageError, match="broken.jpg"):
+        next(iter(dm._loader(dm.train_set, shuffle=False)))
+
+
+def test_missing_dataset_shows_expected_layout(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"expected .*/train/n01440764/"):
+        _dm(tmp_path / "nowhere").setup()

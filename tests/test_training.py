@@ -1,0 +1,81 @@
+"""task=train / task=eval end to end: learning on a real set, resume, bad inputs, multirun, DDP."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+from conftest import run_cli
+from test_wandb import WANDB_CLI
+from train_utils import FAST, SYNTHETIC, records, run_job
+
+
+def test_fit_on_mnist_learns_and_records_curves(tmp_path: Path) -> None:
+    rec = run_job(tmp_path, "data=mnist", "trainer.max_epochs=2", "optim.optimizer.lr=0.1",
+                  "logger=wandb", f"logger.dir={tmp_path}")
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["top1"] > 30 and rec["top5"] > rec["top1"]  # chance: 10% / 50%
+    curves = rec["curves"]
+    assert curves["epoch"] == [0, 1] and curves["val_loss"][1] < curves["val_loss"][0]
+    assert rec["best_epoch"] in (0, 1) and Path(rec["checkpoint"]).is_file() and rec["images_per_s"] > 0
+    (run_dir,) = (tmp_path / "wandb").glob(f"offline-run-*-{rec['run_id']}")
+    inspected = subprocess.run([WANDB_CLI, "leet", "inspect", "--summary", "--json", str(run_dir)],
+                               capture_output=True, text=True, timeout=60, check=True)
+    summary = json.loads(inspected.stdout)["summary"]  # Lightning's curves and the record share the job's run
+    assert {"val/top1", "train/loss_epoch", "lr", "train/images_per_s", "top1"} <= set(summary)
+
+
+def test_resume_continues_step_counter_optimizer_and_curves(tmp_path: Path) -> None:
+    first = run_job(tmp_path, *SYNTHETIC, "trainer.max_epochs=1")
+    ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["optimizer_states"][0]["state"]  # momentum buffers are saved
+    second = run_job(tmp_path, *SYNTHETIC, "trainer.max_epochs=2", "ckpt_path=last")
+    assert second["status"] == "ok", second["error"]
+    assert second["global_step"] == 2 * first["global_step"] == 8
+    assert second["curves"]["epoch"] == [0, 1] and second["curves"]["val_top1"][0] == first["curves"]["val_top1"][0]
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
+    run_job(tmp_path / "a", *SYNTHETIC)
+    last = tmp_path / "a" / "checkpoints" / "last.ckpt"
+    for task in ("train", "eval"):
+        rec = run_job(tmp_path / task, *SYNTHETIC, f"task={task}", f"ckpt_path={last}", "model.name=other_net")
+        assert rec["status"] == "error" and "trained with model 'tiny_test'" in rec["error"]
+
+
+def test_eval_of_a_checkpoint_with_144_crops(tmp_path: Path) -> None:
+    trained = run_job(tmp_path / "a", *SYNTHETIC)
+    rec = run_job(tmp_path / "b", *SYNTHETIC, "task=eval", f"ckpt_path={trained['checkpoint']}", "data.eval_mode=144crop")
+    assert rec["status"] == "ok", rec["error"]
+    assert rec["eval_mode"] == "144crop" and 0 <= rec["top1"] <= 100 and rec["val_images"] == 32
+
+
+def test_nan_loss_stops_as_diverged(tmp_path: Path) -> None:
+    rec = run_job(tmp_path, *SYNTHETIC, "optim.optimizer.lr=1e30")
+    assert rec["status"] == "diverged" and "loss became" in rec["error"]
+
+
+def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
+    rec = run_job(tmp_path, "data=imagenet", f"data.root={tmp_path / 'none'}")
+    assert rec["status"] == "error" and "expected" in rec["error"] and "n01440764" in rec["error"]
+
+
+def test_multirun_gives_one_record_and_one_wandb_run_per_job(tmp_path: Path) -> None:
+    proc = run_cli("-m", *FAST, *SYNTHETIC, "logger=wandb", f"paths.results_dir={tmp_path}", "seed=1,2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    recs = records(tmp_path)
+    assert len(recs) == 2 and all(r["status"] == "ok" for r in recs) and len({r["out_dir"] for r in recs}) == 2
+    for r in recs:
+        assert len(list(Path(r["out_dir"], "wandb").glob("offline-run-*"))) == 1
+
+
+def test_ddp_gloo_two_processes_inside_a_multirun(tmp_path: Path) -> None:
+    proc = run_cli("-m", *FAST, *SYNTHETIC, "trainer=ddp_cpu", "trainer.devices=2", "trainer.enable_progress_bar=false",
+                   f"paths.results_dir={tmp_path}", "seed=0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    recs = records(tmp_path)
+    assert len(recs) == 1 and recs[0]["status"] == "ok", recs and recs[0]["error"]
+    # 64 images / (2 processes x 16 per batch) = 2 steps; the job dir holds the checkpoints, no stray run dirs
+    assert recs[0]["global_step"] == 2 and Path(recs[0]["out_dir"], "checkpoints", "last.ckpt").is_file()
+    assert not (tmp_path / "runs").exists()
