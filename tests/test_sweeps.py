@@ -1,0 +1,83 @@
+"""Real multiruns through run.py: one record per job, failures recorded, parallel jobs intact, optuna, SLURM presets."""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from hydra import compose, initialize_config_dir
+
+from conftest import REPO, run_cli
+
+# The test-only model (tests/tiny_net.py): real jobs of a few milliseconds; the report task composes with it too.
+TINY_MODEL = [f"hydra.searchpath=[file://{REPO / 'tests' / 'conf'}]", "model=tiny_test", "logger=none"]
+TINY = [*TINY_MODEL, "bench.steps=3", "bench.burn_in=1", "bench.log_every=0"]
+
+
+def harness(results: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
+    proc = run_cli(*overrides, f"paths.results_dir={results}", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def records(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(root.rglob("record.json"))]
+
+
+def sweep_dir(results: Path) -> Path:
+    (found,) = results.glob("multirun/*/*")
+    return found
+
+
+def test_multirun_with_a_failing_job_records_every_job_and_reports(tmp_path: Path) -> None:
+    harness(tmp_path, "-m", *TINY, "bench.batch_size=1,2,4,0")  # batch 0 fails on purpose; the sweep goes on
+    jobs = records(tmp_path)
+    assert sorted(r["status"] for r in jobs) == ["error", "ok", "ok", "ok"]
+    assert len({r["out_dir"] for r in jobs}) == 4 and len({r["sweep_id"] for r in jobs}) == 1
+
+    sweep = sweep_dir(tmp_path)
+    table = pd.read_csv(sweep / "report" / "summary.csv")  # written by the sweep's on_multirun_end callback
+    assert sorted(table["job_num"]) == [0, 1, 2, 3]
+    assert table.set_index("job_num")["status"].tolist() == ["ok", "ok", "ok", "error"]
+    assert "batch_size must be a positive integer" in (sweep / "report" / "summary.md").read_text()
+
+    # the same report on demand, as its own job with its own record
+    harness(tmp_path, "task=report", *TINY_MODEL, f"report.dirs=[{sweep}]")
+    (own,) = [r for r in records(tmp_path / "runs") if r["task"] == "report"]
+    assert (own["status"], own["n_records"], own["n_ok"], own["n_failed"]) == ("ok", 4, 3, 1)
+    assert Path(own["report_dashboard"]).is_file()
+
+
+def test_parallel_joblib_jobs_write_intact_records(tmp_path: Path) -> None:
+    harness(tmp_path, "-m", "hydra/launcher=local_parallel", *TINY, "bench.batch_size=1,2,3,4", "bench.steps=20")
+    jobs = records(tmp_path)  # json.loads on each: a half-written record would fail here
+    assert [r["status"] for r in jobs] == ["ok"] * 4
+    assert sorted(r["batch_size"] for r in jobs) == [1, 2, 3, 4]
+    assert len({r["out_dir"] for r in jobs}) == 4 and len({r["run_id"] for r in jobs}) == 4
+    assert not list(tmp_path.rglob(".record-*"))  # no temp file left behind by the atomic writes
+    assert len(pd.read_csv(sweep_dir(tmp_path) / "report" / "summary.csv")) == 4
+
+
+def test_optuna_search_optimises_the_returned_metric(tmp_path: Path) -> None:
+    harness(tmp_path, "-m", "experiment=optuna_throughput", *TINY, "hydra.sweeper.n_trials=3",
+            "bench.batch_size=choice(1,2,4)", "bench.precision=fp32", "bench.channels_last=false", "bench.repeats=1")
+    jobs = records(tmp_path)
+    assert len(jobs) == 3
+    assert {r["batch_size"] for r in jobs} <= {1, 2, 4}  # the command line's search space replaced the preset's
+    result = yaml.safe_load((sweep_dir(tmp_path) / "optimization_results.yaml").read_text())
+    ok = [r["images_per_s"] for r in jobs if r["status"] == "ok"]
+    assert result["best_value"] == pytest.approx(max(ok))
+
+
+@pytest.mark.parametrize(("preset", "gpus", "tasks"), [("slurm", 1, 1), ("slurm_node", 8, 8)])
+def test_slurm_presets_compose(preset: str, gpus: int, tasks: int) -> None:
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={preset}", *TINY_MODEL, "hydra.launcher.partition=a100"],
+                      return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher["_target_"].endswith("SlurmLauncher")
+    assert (launcher.partition, launcher.gpus_per_node, launcher.tasks_per_node) == ("a100", gpus, tasks)
+    assert launcher.timeout_min > 0 and launcher.nodes == 1
