@@ -102,7 +102,7 @@ def read_record(path: str | Path) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------- W&B
-def init_wandb(cfg: DictConfig, record: dict[str, Any]) -> Any:
+def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> Any:
     """Open this job's W&B run: offline unless ``logger.mode=online``; ``logger=none`` opens none.
 
     Offline runs never touch the network (``wandb sync <run dir>`` uploads them later). Each job gets
@@ -116,7 +116,7 @@ def init_wandb(cfg: DictConfig, record: dict[str, Any]) -> Any:
     mode = logger.get("mode", "offline")
     if mode == "offline":
         os.environ["WANDB_MODE"] = "offline"  # also covers Lightning's WandbLogger and child processes
-    wandb_dir = Path(logger.get("dir") or record.get("out_dir") or ".")
+    wandb_dir = Path(logger.get("dir") or out_dir)
     wandb_dir.mkdir(parents=True, exist_ok=True)
     return wandb.init(
         project=logger.get("project", "inception-bench"),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
@@ -56,7 +57,7 @@ def run_task(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     ctx = JobContext(out_dir=Path(out_dir), record=record)
     if writer:
         write_record(record, out_dir)
-        ctx.wandb_run = init_wandb(cfg, record)
+        ctx.wandb_run = init_wandb(cfg, record, out_dir)
     try:
         record.update(TASKS[cfg.task](cfg, ctx))
         record["status"] = "ok"
@@ -68,7 +69,8 @@ def run_task(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
         record.update(status="interrupted", error="interrupted by the user (Ctrl-C) or a stop signal")
         raise
     except Exception as exc:  # recorded, with the traceback kept beside the record
-        record.update(status="error", error=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        cause = exc.__cause__ if isinstance(exc, InstantiationException) and exc.__cause__ else exc
+        record.update(status="error", error=f"{type(cause).__name__}: {cause}".splitlines()[0])
         if writer:
             Path(out_dir, "error.log").write_text(traceback.format_exc())
         log.debug("task failed", exc_info=True)
