@@ -15,6 +15,7 @@ from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheck
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from .env import environment
 from .errors import ConfigError, TaskFailure
 from .results import JobContext
 
@@ -89,14 +90,19 @@ def build_module(cfg: DictConfig) -> tuple[pl.LightningModule, pl.LightningDataM
 
 
 def build_trainer(cfg: DictConfig, ctx: JobContext, callbacks: list[Callback]) -> pl.Trainer:
+    """The configured Trainer; the job's record gets the environment it runs in, as benchmark records do."""
     logger: Any = False
     if ctx.wandb_run is not None:
         from lightning.pytorch.loggers import WandbLogger
 
         logger = WandbLogger(experiment=ctx.wandb_run)  # the job's own run: curves beside the record
     clip = cfg.trainer.get("gradient_clip_val") or (cfg.get("optim") or {}).get("gradient_clip_val")
-    return instantiate(cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(ctx.out_dir),
-                       gradient_clip_val=clip)
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger, default_root_dir=str(ctx.out_dir),
+                          gradient_clip_val=clip)
+    # before the run starts, so a failed job's record says where it failed; the device count is the processes
+    # the job trains on (all nodes), not the GPUs the host has, so reports group records by what was used
+    ctx.record.update(environment(trainer.strategy.root_device), device_count=trainer.world_size)
+    return trainer
 
 
 def prepare_ddp_relaunch(out_dir: Path) -> None:
@@ -133,12 +139,13 @@ def _reraise_data_error(exc: BaseException) -> None:
 
 
 def _ablation_fields(cfg: DictConfig) -> dict[str, Any]:
-    row = cfg.get("ablation") or {}
-    return {k: row.get(k) for k in ("row", "paper_top1_err", "paper_top5_err")} if row else {}
+    """An ablation row's identity and the paper's figures for it (conf/ablation/), as flat record fields."""
+    return _container(cfg.get("ablation")) or {}
 
 
 def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     """Fit, then validate the best checkpoint; ``ckpt_path=last`` (or a path) resumes."""
+    ctx.record.update(_ablation_fields(cfg))  # a failed row still shows in the report beside the paper's figures
     pl.seed_everything(cfg.seed, workers=True)
     module, datamodule = build_module(cfg)
     opts = cfg.get("classifier") or {}
@@ -179,7 +186,6 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     best_epoch = int(re.search(r"best-epoch(\d+)", best).group(1)) if best else None
     return {
         **_figures(final, int(cfg.data.num_classes)),
-        **_ablation_fields(cfg),
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_epoch": best_epoch,
