@@ -48,7 +48,7 @@ def _svg(fig: plt.Figure) -> str:
 def _panels(groups: list[Any], width: float = 5.5) -> tuple[plt.Figure, list[plt.Axes]]:
     cols = min(len(groups), 2)
     rows = math.ceil(len(groups) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.6 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, 3.6 * rows), squeeze=False, layout="constrained")
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
     return fig, list(axes.flat[:len(groups)])

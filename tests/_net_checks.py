@@ -41,7 +41,9 @@ def build_reference(build: Callable[[], nn.Module]) -> nn.Module:
     return randomize(model.to_empty(device="cpu")).eval()
 
 
-def import_reference(build: Callable[[], nn.Module], name: str, tmp_path: Path, **options: object) -> tuple[nn.Module, nn.Module]:
+def import_reference(
+    build: Callable[[], nn.Module], name: str, tmp_path: Path, **options: object,
+) -> tuple[nn.Module, nn.Module]:
     """A random reference and our ``name`` loaded from its saved state_dict with ``weights=``."""
     reference = build_reference(build)
     path = tmp_path / f"{name}.pt"

@@ -10,7 +10,7 @@ import torch
 from bench.results import read_record
 from bench.tasks import run_task
 from lightning_modules.nets import get_model_info
-from tests.conftest import run_cli
+from conftest import run_cli
 
 SMALL = get_model_info("googlenet").min_input_size
 TINY_RUN = ("model=googlenet", "bench.batch_size=2", "bench.steps=3", "bench.burn_in=1", f"bench.input_size={SMALL}", "logger=none")

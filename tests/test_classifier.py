@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lightning_modules.classifier import ClassifierModule, lr_factor
-from tests.tiny_net import TinyInception
+from tiny_net import TinyInception
 
 OPTIM = {"optimizer": {"_target_": "torch.optim.SGD", "lr": 0.1}}
 

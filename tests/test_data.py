@@ -9,7 +9,7 @@ from PIL import Image
 
 from lightning_modules.data import BadImageError, ImageNetDataModule, MNISTDataModule
 from lightning_modules.transforms import eval_transform, googlenet_144_views
-from tests.tiny_net import TinyInception
+from tiny_net import TinyInception
 
 INFO = TinyInception.info
 NORM = {"mean": (0.5,) * 3, "std": (0.5,) * 3}

@@ -18,7 +18,7 @@ from torch import nn
 from bench.flops import count_flops, count_params
 from lightning_modules.nets import create_model
 from lightning_modules.nets.googlenet import InceptionModule
-from tests.test_net_googlenet import assert_variant_works
+from test_net_googlenet import assert_variant_works
 
 
 def meta_model(name: str, **kwargs: object) -> nn.Module:

@@ -24,7 +24,7 @@ from bench.flops import count_flops, count_params
 from lightning_modules.nets import create_model
 from lightning_modules.nets.registry import _REGISTRY
 from lightning_modules.nets.weights import CheckpointMismatchError
-from tests._net_checks import assert_same_outputs, build_reference, import_reference
+from _net_checks import assert_same_outputs, build_reference, import_reference
 
 # The torchvision / TF-slim form (conf/model/googlenet_bn.yaml).
 TV_FORM = dict(norm=True, lrn=False, tower_kernel=3, pool4_kernel=2, dropout=0.2, aux_adaptive_pool=True)

@@ -31,6 +31,10 @@ TF_SLIM_STAGES = {
 }
 
 
+def timm_inception_v3() -> torch.nn.Module:
+    return timm.create_model("inception_v3")  # no aux head
+
+
 def test_parameter_counts_match_torchvision() -> None:
     assert count_params(create_model("inception_v3", aux_logits=True)) == PARAMS_WITH_AUX
     no_aux = count_params(create_model("inception_v3", aux_logits=False))
@@ -48,19 +52,19 @@ def test_stage_shapes_follow_tf_slim_and_macs_match_torchvision() -> None:
 def test_aux_head_shapes_follow_tf_slim() -> None:
     """Seed 000: avg pool 5x5/3 -> 5x5x768 -> 1x1 conv 128 -> 5x5 conv 768 -> logits."""
     head = create_model("inception_v3", num_classes=10).aux_heads["Mixed_6e"].eval()
-    seen = {}
-    for name in ("conv0", "conv1"):
-        getattr(head, name).register_forward_hook(
-            lambda _m, i, o, name=name: seen.update({f"{name}_in": tuple(i[0].shape[1:]), f"{name}_out": tuple(o.shape[1:])}))
+    seen = []
+    for conv in (head.conv0, head.conv1):
+        conv.register_forward_hook(lambda _m, args, out: seen.append((tuple(args[0].shape[1:]), tuple(out.shape[1:]))))
     with torch.no_grad():
         assert head(torch.randn(1, 768, 17, 17)).shape == (1, 10)
-    assert seen == {"conv0_in": (768, 5, 5), "conv0_out": (128, 5, 5), "conv1_in": (128, 5, 5), "conv1_out": (768, 1, 1)}
+    assert seen == [((768, 5, 5), (128, 5, 5)), ((128, 5, 5), (768, 1, 1))]
 
 
 def test_torchvision_checkpoint_with_transform_input_and_aux(tmp_path: Path) -> None:
+    options = {"aux_logits": True, "transform_input": True, "dropout": 0.0}
     ours, reference = import_reference(
-        lambda: torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False, dropout=0.0),
-        "inception_v3", tmp_path, aux_logits=True, transform_input=True, dropout=0.0,
+        lambda: torchvision.models.inception_v3(weights=None, init_weights=False, **options),
+        "inception_v3", tmp_path, **options,
     )
     assert_same_outputs(ours, reference)
     # Training mode: batch statistics, and the aux head's logits too.
@@ -71,12 +75,12 @@ def test_torchvision_checkpoint_with_transform_input_and_aux(tmp_path: Path) -> 
 
 
 def test_timm_checkpoint(tmp_path: Path) -> None:
-    assert_same_outputs(*import_reference(lambda: timm.create_model("inception_v3"), "inception_v3", tmp_path, aux_logits=False))
+    assert_same_outputs(*import_reference(timm_inception_v3, "inception_v3", tmp_path, aux_logits=False))
 
 
 def test_checkpoint_without_aux_needs_aux_logits_false(tmp_path: Path) -> None:
     with pytest.raises(CheckpointMismatchError, match="aux_logits=False"):
-        import_reference(lambda: timm.create_model("inception_v3"), "inception_v3", tmp_path, aux_logits=True)
+        import_reference(timm_inception_v3, "inception_v3", tmp_path, aux_logits=True)
 
 
 def test_checkpoint_aux_weights_are_dropped_when_aux_is_off(tmp_path: Path) -> None:
@@ -89,7 +93,7 @@ def test_checkpoint_aux_weights_are_dropped_when_aux_is_off(tmp_path: Path) -> N
                                reference.Mixed_7c.branch3x3_2a.conv.weight)
 
 
-def test_training_returns_aux_logits_and_small_inputs_need_aux_off() -> None:
+def test_small_inputs_train_only_with_aux_off() -> None:
     model = create_model("inception_v3", num_classes=10).train()
     with pytest.raises(ValueError, match="aux_logits=False"):
         model(torch.randn(2, 3, 75, 75))

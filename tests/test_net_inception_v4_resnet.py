@@ -76,7 +76,10 @@ def stage_scales(model: torch.nn.Module) -> list[set[float]]:
     return [{block.scale for block in getattr(model.features, stage)} for stage in ("Repeat", "Repeat_1", "Repeat_2")]
 
 
-@pytest.mark.parametrize(("name", "default"), [("inception_resnet_v2", (0.17, 0.10, 0.20)), ("inception_resnet_v1", (0.1, 0.1, 0.1))])
+@pytest.mark.parametrize(("name", "default"), [
+    ("inception_resnet_v2", (0.17, 0.10, 0.20)),  # TF-slim
+    ("inception_resnet_v1", (0.1, 0.1, 0.1)),  # paper Fig. 20: "typically around 0.1"
+])
 def test_residual_scales(name: str, default: tuple[float, float, float]) -> None:
     assert stage_scales(create_model(name)) == [{scale} for scale in default]
     assert stage_scales(create_model(name, residual_scales=(0.3, 0.2, 0.1))) == [{0.3}, {0.2}, {0.1}]

@@ -61,8 +61,8 @@ class InceptionResNetA(InceptionResNetBlock):
         ], scale)
 
 
-class InceptionResNetFactorized(InceptionResNetBlock):
-    """17x17 (``n`` = 7) and 8x8 (``n`` = 3) blocks: 1x1 || 1x1 -> 1xn -> nx1, widths ``b0``, ``b1``.
+class InceptionResNetBC(InceptionResNetBlock):
+    """17x17 B (``n`` = 7) and 8x8 C (``n`` = 3) blocks: 1x1 || 1x1 -> 1xn -> nx1, widths ``b0``, ``b1``.
 
     v1: Fig. 11 (128, (128, 128, 128)) and Fig. 13 (192, (192, 192, 192)). v2 as released (TF-slim block17,
     block8): (192, (128, 160, 192)) and (192, (192, 224, 256)).
@@ -144,9 +144,9 @@ class InceptionResNetV1(SequentialInceptionNet):
             ("Conv2d_4b_3x3", ConvNormAct(192, 256, 3, stride=2)),  # N x 256 x 35 x 35
             ("Repeat", _repeat(InceptionResNetA, 5, 256, 32, (32, 32), (32, 32, 32), scale_a)),  # N x 256 x 35 x 35
             ("Mixed_6a", ReductionA(256, k=192, l=192, m=256, n=384)),  # N x 896 x 17 x 17
-            ("Repeat_1", _repeat(InceptionResNetFactorized, 10, 896, 128, (128, 128, 128), 7, scale_b)),  # 896 x 17 x 17
+            ("Repeat_1", _repeat(InceptionResNetBC, 10, 896, 128, (128, 128, 128), 7, scale_b)),  # N x 896 x 17 x 17
             ("Mixed_7a", ResidualReductionB(896, 384, 256, (256, 256))),  # N x 1792 x 8 x 8
-            ("Repeat_2", _repeat(InceptionResNetFactorized, 5, 1792, 192, (192, 192, 192), 3, scale_c)),  # 1792 x 8 x 8
+            ("Repeat_2", _repeat(InceptionResNetBC, 5, 1792, 192, (192, 192, 192), 3, scale_c)),  # N x 1792 x 8 x 8
         ]
         super().__init__(stages, 1792, num_classes, dropout, {"Repeat_1": 896}, aux_logits)
 
@@ -199,10 +199,10 @@ class InceptionResNetV2(SequentialInceptionNet):
             ("Mixed_5b", InceptionA(192, pool_features=64, width_1x1=96, count_include_pad=False)),  # N x 320 x 35 x 35
             ("Repeat", _repeat(InceptionResNetA, 10, 320, 32, (32, 32), (32, 48, 64), scale_a)),  # N x 320 x 35 x 35
             ("Mixed_6a", ReductionA(320, k=256, l=256, m=384, n=384)),  # N x 1088 x 17 x 17
-            ("Repeat_1", _repeat(InceptionResNetFactorized, 20, 1088, 192, (128, 160, 192), 7, scale_b)),  # 1088 x 17 x 17
+            ("Repeat_1", _repeat(InceptionResNetBC, 20, 1088, 192, (128, 160, 192), 7, scale_b)),  # N x 1088 x 17 x 17
             ("Mixed_7a", ResidualReductionB(1088, 384, 288, (288, 320))),  # N x 2080 x 8 x 8
-            ("Repeat_2", _repeat(InceptionResNetFactorized, 9, 2080, 192, (192, 224, 256), 3, scale_c)),  # 2080 x 8 x 8
-            ("Block8", InceptionResNetFactorized(2080, 192, (192, 224, 256), 3, scale=1.0, activate=False)),
+            ("Repeat_2", _repeat(InceptionResNetBC, 9, 2080, 192, (192, 224, 256), 3, scale_c)),  # N x 2080 x 8 x 8
+            ("Block8", InceptionResNetBC(2080, 192, (192, 224, 256), 3, scale=1.0, activate=False)),  # N x 2080 x 8 x 8
             ("Conv2d_7b_1x1", ConvNormAct(2080, 1536, 1)),  # N x 1536 x 8 x 8
         ]
         super().__init__(stages, 1536, num_classes, dropout, {"Repeat_1": 1088}, aux_logits)

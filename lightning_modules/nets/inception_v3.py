@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import AuxHead, InceptionNet, ModelInfo
+from .googlenet import init_weights
 from .layers import ConvNormAct, concat_branches
 from .registry import register_model
 from .weights import CheckpointMismatchError
@@ -80,7 +81,9 @@ class InceptionA(Concat):
     Inception-ResNet-v2 (TF-slim) uses it as ``Mixed_5b`` with a 96-wide 1x1 branch.
     """
 
-    def __init__(self, in_channels: int, pool_features: int, width_1x1: int = 64, count_include_pad: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, pool_features: int, width_1x1: int = 64, count_include_pad: bool = True,
+    ) -> None:
         super().__init__(
             conv_chain(in_channels, (width_1x1, 1)),
             conv_chain(in_channels, (48, 1), (64, 5)),
@@ -230,17 +233,7 @@ class SequentialInceptionNet(InceptionNet):
         self.aux_heads = nn.ModuleDict({name: InceptionAux(channels, num_classes) for name, channels in taps.items()})
         self.num_features = num_features
         self.fc = nn.Linear(num_features, num_classes)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-                nn.init.zeros_(m.bias)
+        init_weights(self)
 
     def _forward_body(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         aux: list[torch.Tensor] = []
@@ -265,10 +258,9 @@ class SequentialInceptionNet(InceptionNet):
             for pattern, repl in rules:
                 key = pattern.sub(repl, key)
             renamed[key] = value
-        has_aux = any(key.startswith("aux_heads.") for key in renamed)
         if not self.aux_heads:
             return {k: v for k, v in renamed.items() if not k.startswith("aux_heads.")}
-        if not has_aux:
+        if not any(key.startswith("aux_heads.") for key in renamed):
             raise CheckpointMismatchError(
                 f"the checkpoint has no aux-head weights but this {type(self).__name__} has aux heads: "
                 "create it with aux_logits=False to load it"
@@ -289,7 +281,8 @@ class InceptionV3(SequentialInceptionNet):
         num_classes: classifier outputs.
         dropout: before the classifier (TF-slim keeps 0.8; torchvision uses 0.5, timm 0).
         aux_logits: the aux classifier on Mixed_6e (loss weight 0.4 in TF-slim's training script).
-        transform_input: map ImageNet-normalised input to the (x - 0.5) / 0.5 scale of torchvision's TF-ported weights.
+        transform_input: map ImageNet-normalised input to the (x - 0.5) / 0.5 scale of torchvision's
+            TF-ported weights.
     """
 
     info = ModelInfo(
@@ -302,7 +295,7 @@ class InceptionV3(SequentialInceptionNet):
             "top1": 78.8, "top5": 94.4,  # Rethinking Table 3 (21.2% / 5.6% error, single crop, 48,238 val images)
             "params": 23_834_568,  # no aux; paper: "< 25 million"; Xception paper Table 3 says 23,626,728
             "gmacs": 5.713,  # torchvision meta _ops; paper: "5 billion multiply-adds", Table 3 "4.8 Bn ops"
-            "source": "Szegedy et al. 2015 (arXiv:1512.00567) Table 3; params/GMACs: torchvision 0.29 weights meta",
+            "source": "Szegedy et al. 2015 (arXiv:1512.00567) Table 3; params/GMACs: torchvision 0.29 meta",
         },
     )
 

@@ -20,7 +20,7 @@ __all__ = ["Xception"]
 
 
 def separable_conv(in_channels: int, out_channels: int, act: bool, bn_eps: float) -> nn.Sequential:
-    """3x3 depthwise -> 1x1 pointwise -> BN (-> ReLU): no nonlinearity between the two (Sec. 4.7)."""
+    """3x3 depthwise -> 1x1 pointwise -> BN (-> ReLU), with no nonlinearity between depthwise and pointwise."""
     return nn.Sequential(
         ConvNormAct(in_channels, in_channels, 3, padding=1, groups=in_channels, norm=False, act=False, bias=False),
         ConvNormAct(in_channels, out_channels, 1, act=act, bn_eps=bn_eps),
