@@ -94,7 +94,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         "mode": bench.mode, "batch_size": bench.batch_size, "input_size": size, "precision": bench.precision,
         "memory_format": "channels_last" if bench.channels_last else "contiguous",
         "compile": bench.compile or "off", "steps": bench.steps, "burn_in": bench.burn_in, "repeats": bench.repeats,
-        "params": flops.count_params(model),
+        "params": flops.count_params(model, aux=False), "params_with_aux": flops.count_params(model),
     }
     ctx.record.update(figures)  # so a failure below still records what was tried
     try:

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from lightning_modules.nets import AuxHead
+
 from .env import cpu_model
 
 # Dense peak TFLOP/s by precision; "tf32" is what fp32 convolutions/matmuls use on Ampere+ when TF32 is on.
@@ -35,8 +37,10 @@ GPU_PEAK_TFLOPS: dict[str, dict[str, float]] = {
 CPU_PEAK_CACHE = Path.home() / ".cache" / "inception-bench" / "cpu_peak.json"
 
 
-def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+def count_params(model: nn.Module, aux: bool = True) -> int:
+    """Parameters of ``model``; ``aux=False`` leaves out auxiliary heads (unused at inference, not in papers' counts)."""
+    skipped = set() if aux else {id(p) for m in model.modules() if isinstance(m, AuxHead) for p in m.parameters()}
+    return sum(p.numel() for p in model.parameters() if id(p) not in skipped)
 
 
 def count_flops(step: Callable[[], object]) -> int:

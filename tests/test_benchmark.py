@@ -25,6 +25,8 @@ def test_benchmark_record_holds_what_ran_and_the_printed_figures(compose_cfg, tm
                 "device_count", "torch", "host", "params", "gmacs_per_image", "achieved_tflops", "peak_tflops",
                 "utilization", "peak_memory_mb", "p90_s", "p99_s", "median_s", "images_per_s", "repeat_std_s"):
         assert on_disk[key] is not None, key
+    # the paper-form GoogLeNet: aux heads are left out of `params`, as in the papers' counts
+    assert (on_disk["params"], on_disk["params_with_aux"]) == (6_998_552, 13_378_280)
     assert len(on_disk["step_times_s"]) == 6 and len(on_disk["repeat_means_s"]) == 2
     assert on_disk["mean_s"] == pytest.approx(sum(on_disk["step_times_s"]) / 6)
     lines = re.findall(r"Forward across 3 steps, (\d\.\d{3}) \+/- (\d\.\d{3}) sec / batch", capsys.readouterr().out)
