@@ -1,7 +1,12 @@
 """The benchmark task end to end: figures, the record, and every bad input the issue names."""
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -10,7 +15,7 @@ import torch
 from bench.results import read_record
 from bench.tasks import run_task
 from lightning_modules.nets import get_model_info
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 SMALL = get_model_info("googlenet").min_input_size
 TINY_RUN = ("model=googlenet", "bench.batch_size=2", "bench.steps=3", "bench.burn_in=1", f"bench.input_size={SMALL}", "logger=none")
@@ -111,3 +116,19 @@ def test_run_py_shows_the_composed_config() -> None:
     proc = run_cli("--cfg", "job", "experiment=tf_book_googlenet")
     assert proc.returncode == 0, proc.stderr
     assert "batch_size: 32" in proc.stdout and "steps: 100" in proc.stdout and "burn_in: 10" in proc.stdout
+
+
+def test_a_killed_run_leaves_a_record_that_says_it_did_not_finish(tmp_path: Path) -> None:
+    args = [*TINY_RUN, "bench.steps=100000", f"paths.results_dir={tmp_path}"]
+    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), *args], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("runs/*/*/record.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # well inside the timed loop
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    (record_path,) = tmp_path.glob("runs/*/*/record.json")
+    assert read_record(record_path)["status"] == "running"  # never `ok`, never half-written

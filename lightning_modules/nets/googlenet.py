@@ -15,7 +15,6 @@ Both forms use ``ceil_mode`` max pools: without padding that is TF's SAME poolin
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from functools import partial
 
@@ -26,6 +25,7 @@ from torch import nn
 from .base import AuxHead, InceptionNet, ModelInfo
 from .layers import ConvNormAct, concat_branches
 from .registry import register_model
+from .weights import rename_keys
 
 ConvLayer = Callable[..., ConvNormAct]
 
@@ -166,8 +166,8 @@ _TABLE1: dict[str, tuple[int, int, int, int, int, int]] = {
 
 # torchvision key -> ours: Inception.branch<k> is our branches.<k-1>; InceptionAux.fc2 is our fc.
 _TORCHVISION_KEYS = (
-    (re.compile(r"\.branch([1-4])\."), lambda m: f".branches.{int(m[1]) - 1}."),
-    (re.compile(r"^(aux[12])\.fc2\."), r"\1.fc."),
+    (r"\.branch([1-4])\.", lambda m: f".branches.{int(m[1]) - 1}."),
+    (r"^(aux[12])\.fc2\.", r"\1.fc."),
 )
 
 
@@ -286,9 +286,4 @@ class GoogLeNet(InceptionNet):
 
     def remap_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Rename torchvision ``googlenet`` keys to ours; this project's own keys pass through unchanged."""
-        renamed = {}
-        for key, value in state_dict.items():
-            for pattern, repl in _TORCHVISION_KEYS:
-                key = pattern.sub(repl, key)
-            renamed[key] = value
-        return renamed
+        return rename_keys(state_dict, _TORCHVISION_KEYS)

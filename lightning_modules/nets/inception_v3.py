@@ -24,7 +24,7 @@ from .base import AuxHead, InceptionNet, ModelInfo
 from .googlenet import init_weights
 from .layers import ConvNormAct, concat_branches
 from .registry import register_model
-from .weights import CheckpointMismatchError
+from .weights import CheckpointMismatchError, rename_keys
 
 Kernel = Union[int, tuple[int, int]]
 # (out_channels, kernel[, stride[, padding]]): stride 1 defaults to "same" padding, a stride > 1 to none
@@ -252,12 +252,7 @@ class SequentialInceptionNet(InceptionNet):
 
         A checkpoint without aux heads (timm's) cannot fill ours: build the model with ``aux_logits=False``.
         """
-        rules = [(re.compile(pattern), repl) for pattern, repl in self.checkpoint_rules()]
-        renamed = {}
-        for key, value in state_dict.items():
-            for pattern, repl in rules:
-                key = pattern.sub(repl, key)
-            renamed[key] = value
+        renamed = rename_keys(state_dict, self.checkpoint_rules())
         if not self.aux_heads:
             return {k: v for k, v in renamed.items() if not k.startswith("aux_heads.")}
         if not any(key.startswith("aux_heads.") for key in renamed):

@@ -1,6 +1,8 @@
 """Load a state_dict saved from timm, torchvision or this project into a zoo model, safely and strictly."""
 from __future__ import annotations
 
+import re
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -9,6 +11,20 @@ from torch import nn
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint that does not fit the model: names the missing, unexpected and mis-shaped keys."""
+
+
+KeyRule = tuple[str, "str | Callable[[re.Match[str]], str]"]
+
+
+def rename_keys(state_dict: dict[str, torch.Tensor], rules: Iterable[KeyRule]) -> dict[str, torch.Tensor]:
+    """Apply ``(pattern, replacement)`` rules in order (``re.sub``) to every key of a reference checkpoint."""
+    compiled = [(re.compile(pattern), repl) for pattern, repl in rules]
+    renamed = {}
+    for key, value in state_dict.items():
+        for pattern, repl in compiled:
+            key = pattern.sub(repl, key)
+        renamed[key] = value
+    return renamed
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
