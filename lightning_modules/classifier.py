@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from bench.errors import TaskFailure
+from bench.job.errors import TaskFailure
 
 
 class ClassifierModule(pl.LightningModule):

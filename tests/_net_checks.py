@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightning_modules.nets import create_model
+from lightning_modules.zoo import create_model
 
 
 def randomize(model: nn.Module, seed: int = 0) -> nn.Module:

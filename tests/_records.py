@@ -5,7 +5,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from bench.results import write_record
+from bench.job.record import write_record
 
 
 def fake_record(**fields: Any) -> dict[str, Any]:

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.results import read_record
-from bench.tasks import run_task
-from lightning_modules.nets import get_model_info
+from bench.job.record import read_record
+from run import run_task
+from lightning_modules.zoo import get_model_info
 from conftest import REPO, run_cli
 
 SMALL = get_model_info("googlenet").min_input_size
@@ -74,7 +74,7 @@ def test_out_of_memory_is_recorded_with_the_batch_size(compose_cfg, tmp_path: Pa
     def exhausted(self, x):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    from lightning_modules.nets.googlenet import GoogLeNet
+    from lightning_modules.zoo.googlenet import GoogLeNet
 
     monkeypatch.setattr(GoogLeNet, "forward", exhausted)
     record = run_task(compose_cfg(*TINY_RUN), tmp_path)
@@ -86,7 +86,7 @@ def test_ctrl_c_leaves_a_record_marked_interrupted(compose_cfg, tmp_path: Path, 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bench.benchmark.time_steps", interrupted)
+    monkeypatch.setattr("bench.benchmark.task.time_steps", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_task(compose_cfg(*TINY_RUN), tmp_path)
     assert read_record(tmp_path / "record.json")["status"] == "interrupted"

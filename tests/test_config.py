@@ -6,7 +6,7 @@ from pathlib import Path
 import hydra
 import pytest
 
-from lightning_modules.nets import list_models
+from lightning_modules.zoo import list_models
 
 MODEL_CONFIGS = sorted(p.stem for p in (Path(__file__).parent.parent / "conf" / "model").glob("*.yaml"))
 

@@ -11,7 +11,7 @@ import matplotlib.image
 import pytest
 
 from _records import write_fake
-from bench.report import make_report
+from bench.report.task import make_report
 
 HOSTILE = "<script>alert('x')</script>"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

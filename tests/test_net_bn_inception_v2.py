@@ -15,9 +15,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.flops import count_flops, count_params
-from lightning_modules.nets import create_model
-from lightning_modules.nets.googlenet import InceptionModule
+from bench.benchmark.flops import count_flops, count_params
+from lightning_modules.zoo import create_model
+from lightning_modules.zoo.googlenet import InceptionModule
 from test_net_googlenet import assert_variant_works
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_modules.nets import AuxHead, InceptionNet, create_model, get_model_info, list_models
-from lightning_modules.nets.weights import CheckpointMismatchError
+from lightning_modules.zoo import AuxHead, InceptionNet, create_model, get_model_info, list_models
+from lightning_modules.zoo.weights import CheckpointMismatchError
 
 NAMES = list_models()
 

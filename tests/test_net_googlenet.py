@@ -20,10 +20,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.flops import count_flops, count_params
-from lightning_modules.nets import create_model
-from lightning_modules.nets.registry import _REGISTRY
-from lightning_modules.nets.weights import CheckpointMismatchError
+from bench.benchmark.flops import count_flops, count_params
+from lightning_modules.zoo import create_model
+from lightning_modules.zoo.registry import _REGISTRY
+from lightning_modules.zoo.weights import CheckpointMismatchError
 from _net_checks import assert_same_outputs, build_reference, import_reference
 
 # The torchvision / TF-slim form (conf/model/googlenet_bn.yaml).

@@ -9,8 +9,8 @@ import torch
 import torchvision
 
 from _net_checks import assert_same_outputs, count_params, import_reference, shapes_and_gmacs
-from lightning_modules.nets import create_model
-from lightning_modules.nets.weights import CheckpointMismatchError
+from lightning_modules.zoo import create_model
+from lightning_modules.zoo.weights import CheckpointMismatchError
 
 # torchvision 0.29 Inception_V3_Weights meta num_params (with aux); without aux: timm / torchvision count.
 PARAMS_WITH_AUX = 27_161_264

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from _net_checks import assert_same_outputs, count_params, import_reference, shapes_and_gmacs
-from lightning_modules.nets import create_model
+from lightning_modules.zoo import create_model
 
 PAPER_PARAMS = 22_855_952  # Xception paper (arXiv:1610.02357) Table 3; timm legacy_xception counts the same
 GMACS = 8.357  # conv + linear MACs at 299x299 (timm benchmark infer_gmacs 8.4)

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from _records import write_fake
-from bench import report as report_mod
-from bench.errors import ConfigError
-from bench.report import build_report, make_report
+from bench.report import task as report_mod
+from bench.job.errors import ConfigError
+from bench.report.task import build_report, make_report
 from conftest import run_cli
 from test_sweeps import TINY_MODEL
 

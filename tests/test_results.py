@@ -5,7 +5,7 @@ import json
 import math
 from pathlib import Path
 
-from bench.results import RECORD_FILE, new_record, read_record, summary_fields, write_record
+from bench.job.record import RECORD_FILE, new_record, read_record, summary_fields, write_record
 
 IDENTITY_KEYS = {"schema_version", "run_id", "timestamp", "task", "status", "error", "model", "data", "config"}
 

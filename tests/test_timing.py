@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from bench.timing import book_line, summarize, time_steps
+from bench.benchmark.timing import book_line, summarize, time_steps
 
 
 def test_summarize_matches_hand_computed_values() -> None:

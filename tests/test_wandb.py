@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.tasks import run_task
+from run import run_task
 from test_benchmark import TINY_RUN
 
 WANDB_CLI = shutil.which("wandb") or str(Path(sys.executable).with_name("wandb"))

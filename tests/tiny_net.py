@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_modules.nets.base import AuxHead, InceptionNet, ModelInfo
-from lightning_modules.nets.layers import ConvNormAct
+from lightning_modules.zoo.base import AuxHead, InceptionNet, ModelInfo
+from lightning_modules.zoo.layers import ConvNormAct
 
 
 class _Aux(AuxHead):

@@ -25,7 +25,7 @@ def make_cfg(*overrides: str) -> DictConfig:
 
 
 def run_job(out_dir: Path, *overrides: str) -> dict[str, Any]:
-    from bench.tasks import run_task
+    from run import run_task
 
     return run_task(make_cfg(*overrides), out_dir)
 

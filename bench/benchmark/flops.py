@@ -16,9 +16,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightning_modules.nets import AuxHead
+from lightning_modules.zoo import AuxHead
 
-from .env import cpu_model
+from bench.job.environment import cpu_model
 
 # Dense peak TFLOP/s by precision; "tf32" is what fp32 convolutions/matmuls use on Ampere+ when TF32 is on.
 # Sources: NVIDIA datasheets (H100 SXM5/PCIe, H200, A100, A10, L4, L40S, V100, T4).

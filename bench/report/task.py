@@ -17,8 +17,8 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from .errors import ConfigError
-from .results import RECORD_FILE, JobContext
+from bench.job.errors import ConfigError
+from bench.job.record import RECORD_FILE, JobContext
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def split_duplicates(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 def _paper_figures(model: str) -> dict[str, Any]:
     """The paper's figures a model declares; {} for models the registry does not know (or fails to load)."""
     try:
-        from lightning_modules.nets import get_model_info
+        from lightning_modules.zoo import get_model_info
 
         return dict(get_model_info(model).paper or {})
     except Exception as exc:  # the report must not depend on every model importing
@@ -240,7 +240,7 @@ def render_markdown(report: Report) -> str:
 
 def write_report(report: Report, out_dir: str | Path) -> dict[str, str]:
     """summary.csv, summary.parquet, summary.md and dashboard.html in ``out_dir``; returns their paths."""
-    from .dashboard import render_dashboard
+    from bench.report.dashboard import render_dashboard
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,7 @@
 Both time the same module on the same input in the same process, alternating in rounds so drift in
 machine load hits both alike. The harness must agree with the hand loop within a few percent:
 
-    python -m bench.check_timing --model googlenet --batch-size 8 --steps 30 --rounds 4
+    python -m tools.check_timing --model googlenet --batch-size 8 --steps 30 --rounds 4
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import time
 
 import torch
 
-from bench.benchmark import make_step
-from bench.timing import summarize, time_steps
-from lightning_modules.nets import create_model, list_models
+from bench.benchmark.task import make_step
+from bench.benchmark.timing import summarize, time_steps
+from lightning_modules.zoo import create_model, list_models
 
 
 def hand_loop(model: torch.nn.Module, x: torch.Tensor, steps: int, burn_in: int) -> float:

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
 
-from .report import BOOK, TIMING_LISTS, Report, cell_text, counts, table_view  # noqa: E402
+from bench.report.task import BOOK, TIMING_LISTS, Report, cell_text, counts, table_view  # noqa: E402
 
 STYLE = {
     "svg.fonttype": "path",      # glyphs as paths: the page looks as drawn, whatever fonts the viewer has

@@ -11,11 +11,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from . import flops
-from .env import environment, resolve_device
-from .errors import ConfigError, TaskFailure, check_choice, check_positive
-from .results import JobContext
-from .timing import MODE_LABELS, book_line, summarize, time_steps
+from bench.benchmark import flops
+from bench.job.environment import environment, resolve_device
+from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
+from bench.job.record import JobContext
+from bench.benchmark.timing import MODE_LABELS, book_line, summarize, time_steps
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = (False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

@@ -15,9 +15,9 @@ from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheck
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from .env import environment
-from .errors import ConfigError, TaskFailure
-from .results import JobContext
+from bench.job.environment import environment
+from bench.job.errors import ConfigError, TaskFailure
+from bench.job.record import JobContext
 
 log = logging.getLogger(__name__)
 CURVE_KEYS = {"train_loss": "train/loss_epoch", "train_top1": "train/top1", "val_loss": "val/loss",

@@ -6,7 +6,7 @@ two then run in alternating rounds (who goes first swaps each round) on one inpu
 count and memory format, so drifts of the machine hit both alike. ``ours/ref`` is the ratio of the mean
 times; ``paired`` the median of the per-round ratios, which a busy machine disturbs less.
 
-    python -m bench.compare_reference [--models inception_v3 xception] [--batch-size 8] [--steps 10]
+    python -m tools.compare_reference [--models inception_v3 xception] [--batch-size 8] [--steps 10]
                                       [--burn-in 2] [--threads 2] [--channels-last]
 """
 from __future__ import annotations
@@ -24,8 +24,8 @@ import torchvision
 from omegaconf import OmegaConf
 from torch import nn
 
-from lightning_modules.nets import create_model
-from lightning_modules.nets.googlenet import init_weights
+from lightning_modules.zoo import create_model
+from lightning_modules.zoo.googlenet import init_weights
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "model"
 NOT_OPTIONS = ("_target_", "name", "num_classes", "weights")

@@ -1,0 +1,56 @@
+"""The job's W&B run: offline by default, one run per job, closed with the record in its summary."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from bench.job.record import summary_fields
+from bench.job.status import Status
+
+
+def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> Any:
+    """Open this job's W&B run: offline unless ``logger.mode=online``; ``logger=none`` opens none.
+
+    Offline runs never touch the network (``wandb sync <run dir>`` uploads them later). Each job gets
+    its own run (``reinit='finish_previous'``), grouped by sweep so a multirun reads as one group.
+    """
+    logger = cfg.get("logger") or {}
+    if logger.get("name", "none") != "wandb" or logger.get("mode") == "disabled":
+        return None
+    import wandb
+
+    mode = logger.get("mode", "offline")
+    if mode == "offline":
+        os.environ["WANDB_MODE"] = "offline"  # also covers Lightning's WandbLogger and child processes
+    wandb_dir = Path(logger.get("dir") or out_dir)
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        project=logger.get("project", "inception-bench"),
+        entity=logger.get("entity"),
+        group=logger.get("group") or record.get("sweep_id") or None,
+        job_type=record["task"],
+        name=f"{record['task']}-{record.get('model')}-{record['run_id']}",
+        id=record["run_id"],
+        tags=list(logger.get("tags") or []),
+        dir=str(wandb_dir),
+        config=record["config"],
+        mode=mode,
+        reinit="finish_previous",
+        settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True),
+    )
+
+
+def finish_wandb(run: Any, record: dict[str, Any]) -> None:
+    """Put the record in the run summary and a one-row W&B Table, then close the run."""
+    if run is None:
+        return
+    import wandb
+
+    fields = summary_fields(record)
+    run.summary.update(fields)
+    columns = sorted(fields)
+    run.log({"record": wandb.Table(columns=columns, data=[[fields[c] for c in columns]])})
+    run.finish(exit_code=0 if record["status"] == Status.OK else 1)
