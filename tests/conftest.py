@@ -1,9 +1,6 @@
 """Shared fixtures: Hydra compose, a private results dir, and W&B kept offline and quiet."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,8 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-REPO = Path(__file__).resolve().parent.parent
-CONF_DIR = str(REPO / "conf")
+from helpers import CONF_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -32,11 +28,3 @@ def compose_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
             return compose("config", overrides=[f"paths.results_dir={tmp_path / 'results'}", *overrides])
 
     return _compose
-
-
-def run_cli(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """Run ``python run.py ARGS`` as a user would, with W&B forced offline."""
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
-    return subprocess.run(
-        [sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )

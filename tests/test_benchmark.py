@@ -15,10 +15,11 @@ import torch
 from bench.job.record import read_record
 from run import run_task
 from lightning_modules.zoo import get_model_info
-from conftest import REPO, run_cli
+from helpers import GOOGLENET_RUN, REPO, run_cli
 
 SMALL = get_model_info("googlenet").min_input_size
-TINY_RUN = ("model=googlenet", "bench.batch_size=2", "bench.steps=3", "bench.burn_in=1", f"bench.input_size={SMALL}", "logger=none")
+TINY_RUN = GOOGLENET_RUN
+assert f"bench.input_size={SMALL}" in TINY_RUN
 
 
 def test_benchmark_record_holds_what_ran_and_the_printed_figures(compose_cfg, tmp_path: Path, capsys) -> None:

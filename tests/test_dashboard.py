@@ -10,7 +10,7 @@ from pathlib import Path
 import matplotlib.image
 import pytest
 
-from _records import write_fake
+from helpers import write_fake
 from bench.report.task import make_report
 
 HOSTILE = "<script>alert('x')</script>"

@@ -8,12 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from _records import write_fake
 from bench.report import task as report_mod
 from bench.job.errors import ConfigError
 from bench.report.task import build_report, make_report
-from conftest import run_cli
-from test_sweeps import TINY_MODEL
+from helpers import TEST_NET, run_cli, write_fake
 
 
 def test_two_hosts_merge_grouped_by_device_with_duplicates_counted_once(tmp_path: Path) -> None:
@@ -88,7 +86,7 @@ def test_no_records_is_one_clear_error(tmp_path: Path, setup: str) -> None:
 
 def test_report_task_on_an_empty_dir_fails_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
-    proc = run_cli("task=report", *TINY_MODEL, f"paths.results_dir={tmp_path}", f"report.dirs=[{tmp_path / 'empty'}]")
+    proc = run_cli("task=report", *TEST_NET, f"paths.results_dir={tmp_path}", f"report.dirs=[{tmp_path / 'empty'}]")
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     assert "no record.json under" in proc.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from conftest import CONF_DIR, run_cli
+from helpers import CONF_DIR, run_cli
 
 # Rethinking (Szegedy et al. 2015, arXiv:1512.00567v1) Table 3; figures: single-crop top-1 / top-5 error, Bn ops.
 # row -> (model, model options, optim, label smoothing, figures)

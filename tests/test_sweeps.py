@@ -1,7 +1,6 @@
 """Real multiruns through run.py: one record per job, failures recorded, parallel jobs intact, optuna, SLURM presets."""
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -10,21 +9,15 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
-from conftest import REPO, run_cli
+from helpers import CONF_DIR, TEST_NET, TINY_BENCH, records, run_cli
 
-# The test-only model (tests/tiny_net.py): real jobs of a few milliseconds; the report task composes with it too.
-TINY_MODEL = [f"hydra.searchpath=[file://{REPO / 'tests' / 'conf'}]", "model=tiny_test", "logger=none"]
-TINY = [*TINY_MODEL, "bench.steps=3", "bench.burn_in=1", "bench.log_every=0"]
+TINY = [*TEST_NET, *TINY_BENCH]
 
 
 def harness(results: Path, *overrides: str) -> subprocess.CompletedProcess[str]:
     proc = run_cli(*overrides, f"paths.results_dir={results}", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
-
-
-def records(root: Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(root.rglob("record.json"))]
 
 
 def sweep_dir(results: Path) -> Path:
@@ -45,7 +38,7 @@ def test_multirun_with_a_failing_job_records_every_job_and_reports(tmp_path: Pat
     assert "batch_size must be a positive integer" in (sweep / "report" / "summary.md").read_text()
 
     # the same report on demand, as its own job with its own record
-    harness(tmp_path, "task=report", *TINY_MODEL, f"report.dirs=[{sweep}]")
+    harness(tmp_path, "task=report", *TEST_NET, f"report.dirs=[{sweep}]")
     (own,) = [r for r in records(tmp_path / "runs") if r["task"] == "report"]
     assert (own["status"], own["n_records"], own["n_ok"], own["n_failed"]) == ("ok", 4, 3, 1)
     assert Path(own["report_dashboard"]).is_file()
@@ -74,8 +67,8 @@ def test_optuna_search_optimises_the_returned_metric(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("preset", "gpus", "tasks"), [("slurm", 1, 1), ("slurm_node", 8, 8)])
 def test_slurm_presets_compose(preset: str, gpus: int, tasks: int) -> None:
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=[f"hydra/launcher={preset}", *TINY_MODEL, "hydra.launcher.partition=a100"],
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=[f"hydra/launcher={preset}", *TEST_NET, "hydra.launcher.partition=a100"],
                       return_hydra_config=True)
     launcher = cfg.hydra.launcher
     assert launcher["_target_"].endswith("SlurmLauncher")

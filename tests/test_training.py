@@ -6,9 +6,7 @@ import subprocess
 from pathlib import Path
 
 import torch
-from conftest import run_cli
-from test_wandb import WANDB_CLI
-from train_utils import FAST, SYNTHETIC, records, run_job
+from helpers import SYNTHETIC_DATA as SYNTHETIC, TEST_NET, TINY_TRAIN, WANDB_CLI, records, run_cli, run_train_job as run_job
 
 
 def test_fit_on_mnist_learns_and_records_curves(tmp_path: Path) -> None:
@@ -62,7 +60,7 @@ def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_multirun_gives_one_record_and_one_wandb_run_per_job(tmp_path: Path) -> None:
-    proc = run_cli("-m", *FAST, *SYNTHETIC, "logger=wandb", f"paths.results_dir={tmp_path}", "seed=1,2")
+    proc = run_cli("-m", *TEST_NET, *TINY_TRAIN, *SYNTHETIC, "logger=wandb", f"paths.results_dir={tmp_path}", "seed=1,2")
     assert proc.returncode == 0, proc.stderr[-2000:]
     recs = records(tmp_path)
     assert len(recs) == 2 and all(r["status"] == "ok" for r in recs) and len({r["out_dir"] for r in recs}) == 2
@@ -71,7 +69,7 @@ def test_multirun_gives_one_record_and_one_wandb_run_per_job(tmp_path: Path) -> 
 
 
 def test_ddp_gloo_two_processes_inside_a_multirun(tmp_path: Path) -> None:
-    proc = run_cli("-m", *FAST, *SYNTHETIC, "trainer=ddp_cpu", "trainer.devices=2", "trainer.enable_progress_bar=false",
+    proc = run_cli("-m", *TEST_NET, *TINY_TRAIN, *SYNTHETIC, "trainer=ddp_cpu", "trainer.devices=2", "trainer.enable_progress_bar=false",
                    f"paths.results_dir={tmp_path}", "seed=0")
     assert proc.returncode == 0, proc.stderr[-3000:]
     recs = records(tmp_path)

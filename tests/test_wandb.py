@@ -2,18 +2,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from run import run_task
-from test_benchmark import TINY_RUN
-
-WANDB_CLI = shutil.which("wandb") or str(Path(sys.executable).with_name("wandb"))
+from helpers import GOOGLENET_RUN as TINY_RUN, WANDB_CLI
 
 
 def test_offline_run_is_created_and_readable_without_network(compose_cfg, tmp_path: Path, monkeypatch) -> None:
