@@ -15,6 +15,7 @@ from bench.benchmark import flops
 from bench.job.environment import environment, resolve_device
 from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
+from bench.job.status import Status
 from bench.benchmark.timing import MODE_LABELS, book_line, summarize, time_steps
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -122,7 +123,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
             repeat_means.append(stats["mean_s"])
     except Exception as exc:
         if is_oom(exc):
-            raise TaskFailure("oom", f"out of memory at batch size {bench.batch_size}: {str(exc).splitlines()[0]}") from exc
+            raise TaskFailure(Status.OOM, f"out of memory at batch size {bench.batch_size}: {str(exc).splitlines()[0]}") from exc
         raise
     stats = summarize(durations, bench.batch_size)
     if bench.repeats > 1:

@@ -12,11 +12,13 @@ class Status(str, Enum):
     OOM = "oom"                  # out of memory, with the batch size tried
     ERROR = "error"              # bad input or a bug: the record's ``error`` says which
     DIVERGED = "diverged"        # NaN / inf loss in training
-    INTERRUPTED = "interrupted"  # Ctrl-C or a stop signal
+    INTERRUPTED = "interrupted"  # Ctrl-C or a stop signal (SIGTERM, SIGINT, SIGUSR1/2)
+    KILLED = "killed"            # died without a word (SIGKILL, the OOM killer, a segfault): written by its parent
+    DEAD = "dead"                # never written: what a report calls a ``running`` record whose process is gone
 
     def __str__(self) -> str:
         return self.value
 
 
-FINAL_STATUSES = frozenset(s for s in Status if s is not Status.RUNNING)
+FINAL_STATUSES = frozenset(s for s in Status if s not in (Status.RUNNING, Status.DEAD))
 FAILED_STATUSES = FINAL_STATUSES - {Status.OK}
