@@ -1,1 +1,1 @@
-"""The harness: tasks, the timing protocol, cost figures, result records and reports."""
+"""The harness: the job life cycle (job/), one package per task (benchmark/, training/, report/) and the published reference figures."""

@@ -1,1 +1,1 @@
-"""Networks (``nets``), the Lightning classifier and the data modules of inception-bench."""
+"""The zoo (``zoo/``: pure-torch networks), the Lightning classifier, the DataModules and their transforms."""

@@ -4,6 +4,8 @@ Both time the same module on the same input in the same process, alternating in 
 machine load hits both alike. The harness must agree with the hand loop within a few percent:
 
     python -m tools.check_timing --model googlenet --batch-size 8 --steps 30 --rounds 4
+
+The layout is NHWC (channels_last) by default, as the benchmark's default; ``--no-channels-last`` checks NCHW.
 """
 from __future__ import annotations
 
@@ -39,16 +41,20 @@ def main() -> None:
     parser.add_argument("--burn-in", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="NHWC as the benchmark's default (bench.channels_last=true)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = create_model(args.model).eval()
+    memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
+    model = create_model(args.model).eval().to(memory_format=memory_format)
     size = args.input_size or model.info.default_input_size
-    x = torch.randn(args.batch_size, model.info.in_chans, size, size)
+    x = torch.randn(args.batch_size, model.info.in_chans, size, size).to(memory_format=memory_format)
     harness_step = make_step(model, x, "forward", contextlib.nullcontext())
     device = torch.device("cpu")
-    print(f"{args.model}, batch {args.batch_size}, {size}x{size}, {torch.get_num_threads()} threads, "
+    print(f"{args.model}, batch {args.batch_size}, {size}x{size}, {'NHWC' if args.channels_last else 'NCHW'}, "
+          f"{torch.get_num_threads()} threads, "
           f"{args.steps} steps x {args.rounds} rounds (torch {torch.__version__})")
     harness, hand = [], []
     for round_ in range(args.rounds):

@@ -1,0 +1,1 @@
+"""task=benchmark: the timing protocols, cost figures and the benchmark task."""

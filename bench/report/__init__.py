@@ -1,0 +1,1 @@
+"""task=report: records to CSV / parquet / markdown and the dashboard."""

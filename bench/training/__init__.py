@@ -1,0 +1,1 @@
+"""task=train and task=eval: Lightning fit / validate summarised for the record."""

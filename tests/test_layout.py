@@ -1,0 +1,192 @@
+"""The floor plan, enforced: one dependency direction, no cycles, no family-to-family or test-to-test imports.
+
+Every import of a project module counts, function-local ones included. The rules (docs/architecture.md):
+- the zoo (``lightning_modules.zoo``) and ``bench.reference`` import nothing else of the project;
+- ``bench.job`` imports only itself; ``bench.job.status`` and ``bench.job.errors`` are the shared vocabulary;
+- the Lightning side (the rest of ``lightning_modules``) imports the zoo and the vocabulary only;
+- a task package (``bench.benchmark``, ``bench.training``, ``bench.report``) imports the zoo, the Lightning
+  side, ``bench.job`` and ``bench.reference``, never another task package;
+- nothing in the runtime imports ``run`` (the entry point) or ``tools``; no model family imports another;
+- no test module imports another test module.
+"""
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO
+
+PACKAGES = ("bench", "lightning_modules", "tools", "tests")
+TASK_PACKAGES = ("bench.benchmark", "bench.training", "bench.report")
+VOCABULARY = ("bench.job.status", "bench.job.errors")
+ZOO = "lightning_modules.zoo"
+
+
+def module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    if parts and parts[0] == "tests":  # tests import each other by bare name (pytest's rootdir-relative path)
+        parts = parts[1:] or ["tests"]
+    return ".".join(parts)
+
+
+def source_files(root: Path) -> Iterator[Path]:
+    yield from (root / "run.py",) if (root / "run.py").exists() else ()
+    for package in PACKAGES:
+        yield from sorted((root / package).rglob("*.py")) if (root / package).is_dir() else ()
+
+
+def imports_of(root: Path, path: Path, known: set[str]) -> set[str]:
+    """The project modules ``path`` imports (resolved to the longest known module name)."""
+    name = module_name(root, path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        targets: list[str] = []
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+        for target in targets:
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found
+
+
+def import_graph(root: Path) -> dict[str, set[str]]:
+    files = list(source_files(root))
+    known = {module_name(root, f) for f in files}
+    return {module_name(root, f): imports_of(root, f, known) for f in files}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), plus self-loops."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1 or node in graph.get(node, ()):
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def longest_chain(graph: dict[str, set[str]]) -> list[str]:
+    """The longest import path in an acyclic graph (for the architecture notes)."""
+    best: dict[str, list[str]] = {}
+
+    def chain(node: str) -> list[str]:
+        if node not in best:
+            tails = [chain(n) for n in graph.get(node, ())]
+            best[node] = [node, *max(tails, key=len, default=[])]
+        return best[node]
+
+    return max((chain(n) for n in graph), key=len, default=[])
+
+
+def within(module: str, *prefixes: str) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def family_modules(root: Path) -> set[str]:
+    """Zoo modules that register models (the families); shared modules register none."""
+    zoo = root / "lightning_modules" / "zoo"
+    return {
+        module_name(root, f) for f in zoo.glob("*.py")
+        if f.name != "__init__.py" and "register_model" in f.read_text() and "def register_model" not in f.read_text()
+    }
+
+
+def violations(root: Path) -> list[str]:
+    graph = import_graph(root)
+    families = family_modules(root)
+    found = [f"import cycle: {' -> '.join(c)}" for c in cycles(graph)]
+    for module, targets in sorted(graph.items()):
+        is_test = not within(module, "bench", "lightning_modules", "tools", "run")
+        for target in sorted(targets):
+            edge = f"{module} imports {target}"
+            if is_test:
+                if target.startswith("test_") or target.split(".")[-1].startswith("test_"):
+                    found.append(f"test-to-test import: {edge}")
+                continue
+            if within(module, ZOO) and not within(target, ZOO):
+                found.append(f"the zoo imports nothing else of the project: {edge}")
+            elif module in families and target in families:
+                found.append(f"model family imports another family: {edge}")
+            elif within(module, "bench.reference") or (within(module, *VOCABULARY) and not within(target, *VOCABULARY)):
+                found.append(f"a leaf module imports the project: {edge}")
+            elif within(module, "bench.job") and not within(target, "bench.job"):
+                found.append(f"bench.job imports only itself: {edge}")
+            elif within(module, "lightning_modules") and not within(module, ZOO) and not within(
+                    target, "lightning_modules", *VOCABULARY):
+                found.append(f"the Lightning side imports the zoo and the vocabulary only: {edge}")
+            elif within(module, *TASK_PACKAGES) and any(
+                    within(target, t) and not within(module, t) for t in TASK_PACKAGES):
+                found.append(f"a task imports another task: {edge}")
+            elif not within(module, "run", "tools") and within(target, "run", "tools"):
+                found.append(f"the runtime imports the entry point or a tool: {edge}")
+    return found
+
+
+def test_the_project_keeps_its_floor_plan() -> None:
+    assert violations(REPO) == []
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = [f"{f.relative_to(REPO)}: {n}" for f in source_files(REPO)
+            if not f.name.startswith("test_") and (n := len(f.read_text().splitlines())) > 400]
+    assert long == []
+
+
+@pytest.mark.parametrize(("path", "line", "rule"), [
+    ("lightning_modules/zoo/inception_v4.py", "from .inception_v3 import InceptionA\n", "family imports another family"),
+    ("lightning_modules/zoo/layers.py", "from bench.job.errors import ConfigError\n", "the zoo imports nothing"),
+    ("bench/job/record.py", "from bench.report.task import run_report\n", "bench.job imports only itself"),
+    ("bench/report/task.py", "from bench.benchmark.timing import summarize\n", "a task imports another task"),
+    ("tests/test_a.py", "from test_b import helper\n", "test-to-test import"),
+    ("bench/job/status.py", "def f():\n    from bench.job.errors import ConfigError\n", "import cycle"),
+])
+def test_the_checker_catches_each_kind_of_violation(tmp_path: Path, path: str, line: str, rule: str) -> None:
+    """A planted violation in a copy of the tree is found: the layout test can fail."""
+    for f in source_files(REPO):
+        copy = tmp_path / f.relative_to(REPO)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(f.read_text())
+    for name in ("test_a.py", "test_b.py"):
+        (tmp_path / "tests" / name).touch()
+    target = tmp_path / path
+    target.write_text(target.read_text() + "\n" + line)
+    assert any(rule in v for v in violations(tmp_path)), violations(tmp_path)
