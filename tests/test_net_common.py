@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lightning_modules.zoo import AuxHead, InceptionNet, create_model, get_model_info, list_models
-from lightning_modules.zoo.weights import CheckpointMismatchError
+from lightning_modules.zoo.checkpoint import CheckpointMismatchError
 
 NAMES = list_models()
 
