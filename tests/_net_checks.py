@@ -1,4 +1,5 @@
-"""Helpers for the network tests: reference weights through the checkpoint import, stage shapes and MACs."""
+"""What the network tests share: reference weights through the checkpoint import, stage shapes and MACs, and
+the checks every constructor form must pass (channels_last, bf16 autocast, torch.compile, gradients)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -78,3 +79,33 @@ def shapes_and_gmacs(model: nn.Module, size: int = 299) -> tuple[dict[str, tuple
 
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# tests/test_net_common.py runs every registered model at its defaults in channels_last, under bf16 autocast and
+# torch.compile, and through a training step with aux on and off. These do the same for the forms constructor
+# options select.
+
+def assert_every_parameter_gets_a_gradient(model: nn.Module, x: torch.Tensor) -> None:
+    """What DDP without find_unused_parameters needs: a train-mode step reaches every parameter."""
+    out = model.train()(x)
+    loss = out[0].sum() + 0.3 * sum(a.sum() for a in out[1]) if isinstance(out, tuple) else out.sum()
+    loss.backward()
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
+def assert_variant_works(model: nn.Module, x: torch.Tensor, train_x: torch.Tensor | None = None) -> None:
+    """channels_last, bf16 autocast and torch.compile (aot_eager) agree with the eval forward on ``x``; then a
+    train step on ``train_x`` (default ``x``; aux heads may need the full input size)."""
+    torch._dynamo.reset()  # models share InceptionNet.forward: start from an empty compile cache
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+        compiled = torch.compile(model, backend="aot_eager", fullgraph=True, dynamic=False)(x)
+        channels_last = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model(x)
+    torch.testing.assert_close(compiled, expected)
+    torch.testing.assert_close(channels_last, expected, atol=1e-4, rtol=1e-4)
+    assert bf16.dtype == torch.bfloat16
+    torch.testing.assert_close(bf16.float(), expected, atol=0.1 * expected.abs().max().item(), rtol=0.05)
+    assert_every_parameter_gets_a_gradient(model, x if train_x is None else train_x)

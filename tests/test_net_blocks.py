@@ -15,9 +15,9 @@ import pytest
 import torch
 from torch import nn
 
+from _net_checks import assert_variant_works
 from bench.benchmark.flops import count_flops
 from lightning_modules.zoo import create_model, get_model_info
-from test_net_googlenet import assert_variant_works
 
 # name, options -> output C x H x W, MACs at the default input (the blocks.py table)
 BLOCKS = {

@@ -15,10 +15,10 @@ import pytest
 import torch
 from torch import nn
 
+from _net_checks import assert_variant_works
 from bench.benchmark.flops import count_flops, count_params
 from lightning_modules.zoo import create_model
-from lightning_modules.zoo.googlenet import InceptionModule
-from test_net_googlenet import assert_variant_works
+from lightning_modules.zoo.inception_modules import InceptionModule, ReductionA, ReductionB
 
 
 def meta_model(name: str, **kwargs: object) -> nn.Module:
@@ -63,7 +63,7 @@ def test_bn_inception_stage_shapes() -> None:
     assert [conv.conv.kernel_size for conv in modules[0].branches[2]] == [(1, 1), (3, 3), (3, 3)]
     assert len(modules[2].branches) == 3 and isinstance(modules[2].branches[-1], nn.MaxPool2d)
     # the separable "convolution*": 7x7 depthwise with depth multiplier 8, then 1x1 to 64
-    depthwise = model.stem[0][0].conv
+    depthwise = model.features.conv1[0].conv
     assert (depthwise.groups, depthwise.out_channels, depthwise.kernel_size) == (3, 24, (7, 7))
     assert model.head_drop.p == 0.0  # Sec. 4.2.1: "Remove Dropout"
 
@@ -105,13 +105,17 @@ TABLE1_INPUTS = [
 def test_inception_v2_follows_table1() -> None:
     model = meta_model("inception_v2", aux_logits=False)
     # Each row's output is the next row's input; the grid reductions end the 3x and 5x rows (Sec. 6).
-    rows = [*model.stem, model.mixed_6.Mixed_6a, model.mixed_7.Mixed_7a, model.mixed_7]
+    stages = dict(model.features.named_children())
+    grids = {grid: [stages[n] for n in stages if n.startswith(f"Mixed_{grid}")] for grid in "567"}
+    stem = [stage for name, stage in stages.items() if not name.startswith("Mixed_")]
+    rows = [*stem, stages["Mixed_6a"], stages["Mixed_7a"], stages["Mixed_7c"]]
     assert output_shapes(model, rows, 299) == TABLE1_INPUTS[1:]
-    assert output_shapes(model, [*model.mixed_5], 299) == [(288, 35, 35)] * 3  # "288 filters each"
-    assert len(model.mixed_5) == 3 and len(model.mixed_6) == 1 + 5 and len(model.mixed_7) == 1 + 2  # Sec. 6
+    assert output_shapes(model, grids["5"], 299) == [(288, 35, 35)] * 3  # "288 filters each"
+    assert [len(grids[g]) for g in "567"] == [3, 1 + 5, 1 + 2]  # Sec. 6, each reduction first
+    assert isinstance(grids["6"][0], ReductionA) and isinstance(grids["7"][0], ReductionB)
     assert model.forward_features(torch.empty(1, 3, 299, 299, device="meta")).shape == (1, 2048, 8, 8)
     # the 35x35 modules are Fig. 5's: no 5x5 anywhere, the 5x5 of GoogLeNet's module replaced by two 3x3
-    assert all(conv.kernel_size != (5, 5) for conv in model.mixed_5.modules() if isinstance(conv, nn.Conv2d))
+    assert all(conv.kernel_size != (5, 5) for m in grids["5"] for conv in m.modules() if isinstance(conv, nn.Conv2d))
 
 
 @pytest.mark.parametrize(("kwargs", "params", "macs"), [
@@ -131,10 +135,11 @@ def test_inception_v2_counts(kwargs: dict, params: int, macs: float) -> None:
 
 def test_inception_v2_aux_head_switches() -> None:
     model = meta_model("inception_v2", aux_bn=True).train()
-    assert model.aux.fc1.in_features == 128 * 5 * 5 and isinstance(model.aux.norm, nn.BatchNorm1d)
-    assert model.aux.fc1.bias is None
-    assert isinstance(meta_model("inception_v2").aux.norm, nn.Identity)
-    assert isinstance(meta_model("inception_v2", factorized_7x7=False).stem.Conv2d_1a_7x7.conv, nn.Conv2d)
+    aux = model.aux_heads.Mixed_6f  # Sec. 4: on the last 17x17 layer
+    assert aux.fc1.in_features == 128 * 5 * 5 and isinstance(aux.norm, nn.BatchNorm1d)
+    assert aux.fc1.bias is None
+    assert isinstance(meta_model("inception_v2").aux_heads.Mixed_6f.norm, nn.Identity)
+    assert isinstance(meta_model("inception_v2", factorized_7x7=False).features.Conv2d_1a_7x7.conv, nn.Conv2d)
     logits, (aux,) = model(torch.empty(2, 3, 299, 299, device="meta"))
     assert logits.shape == aux.shape == (2, 1000)
 

@@ -6,8 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.benchmark.flops import count_flops, count_params
+from bench.reference import MODELS
 from lightning_modules.zoo import AuxHead, InceptionNet, create_model, get_model_info, list_models
-from lightning_modules.zoo.weights import CheckpointMismatchError
+from lightning_modules.zoo.checkpoint import CheckpointMismatchError
 
 NAMES = list_models()
 
@@ -104,6 +106,25 @@ def test_too_small_or_wrong_input_is_a_clear_error(name: str) -> None:
     with pytest.raises(ValueError, match=f"expects N x {info.in_chans} x H x W"):
         model(torch.zeros(1, info.in_chans + 1, info.default_input_size, info.default_input_size))
     assert info.min_input_size <= info.default_input_size
+
+
+def test_published_figures_are_keyed_by_registry_name() -> None:
+    assert set(MODELS) <= set(NAMES)
+
+
+# Exact counts (ints) in bench.reference are recounts of released weights or of a paper's figures, not a paper's
+# rounded figure: ours must match them.
+RECOUNTED = [name for name, figures in MODELS.items() if isinstance(figures.params, int)]
+
+
+@pytest.mark.parametrize("name", RECOUNTED)
+def test_recounted_params_and_gmacs_match_the_reference(name: str) -> None:
+    with torch.device("meta"):
+        model = create_model(name).eval()
+    size = get_model_info(name).default_input_size
+    assert count_params(model, aux=False) == MODELS[name].params
+    x = torch.empty(1, 3, size, size, device="meta")
+    assert round(count_flops(lambda: model(x)) / 2e9, 3) == MODELS[name].gmacs
 
 
 def test_unknown_name_lists_the_choices() -> None:

@@ -1,4 +1,5 @@
-"""GoogLeNet: paper and torchvision forms, figures against the paper and the reference counts, torchvision parity.
+"""GoogLeNet: paper (``googlenet``) and torchvision (``googlenet_bn``) forms, figures against the paper and the
+reference counts, torchvision parity.
 
 Figures copied here with their sources (tests do not read shared/):
 * paper-form rebuild 6,998,552 params (13,378,280 with aux), 1.583 GMACs at 224; torchvision 6,624,904 params
@@ -9,6 +10,7 @@ Figures copied here with their sources (tests do not read shared/):
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,19 +23,23 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from bench.benchmark.flops import count_flops, count_params
-from lightning_modules.zoo import create_model
+from lightning_modules.zoo import create_model, get_model_info
+from lightning_modules.zoo.checkpoint import CheckpointMismatchError
 from lightning_modules.zoo.registry import _REGISTRY
-from lightning_modules.zoo.weights import CheckpointMismatchError
-from _net_checks import assert_same_outputs, build_reference, import_reference
+from _net_checks import (
+    assert_every_parameter_gets_a_gradient, assert_same_outputs, assert_variant_works, build_reference,
+    import_reference,
+)
 
-# The torchvision / TF-slim form (conf/model/googlenet_bn.yaml).
+# Registry name of each form: the paper's and torchvision's / TF-slim's (conf/model/googlenet{,_bn}.yaml).
+FORMS = {"paper": "googlenet", "torchvision": "googlenet_bn"}
+# googlenet_bn is the googlenet constructor with these options
 TV_FORM = dict(norm=True, lrn=False, tower_kernel=3, pool4_kernel=2, dropout=0.2, aux_adaptive_pool=True)
-FORMS = {"paper": {}, "torchvision": TV_FORM}
 
 
-def meta_model(**kwargs: object) -> nn.Module:
+def meta_model(name: str = "googlenet", **kwargs: object) -> nn.Module:
     with torch.device("meta"):
-        return create_model("googlenet", **kwargs).eval()
+        return create_model(name, **kwargs).eval()
 
 
 def flop_counts(model: nn.Module, size: int = 224) -> dict[str, int]:
@@ -50,7 +56,7 @@ def flop_counts(model: nn.Module, size: int = 224) -> dict[str, int]:
      ("torchvision", True, 13_004_888)],
 )
 def test_param_counts(form: str, aux: bool, params: int) -> None:
-    model = meta_model(aux_logits=aux, **FORMS[form])
+    model = meta_model(FORMS[form], aux_logits=aux)
     assert count_params(model) == params
     if form == "torchvision":  # the same count as torchvision's own model
         with torch.device("meta"):
@@ -58,26 +64,33 @@ def test_param_counts(form: str, aux: bool, params: int) -> None:
         assert count_params(tv) == params
 
 
+def test_googlenet_bn_is_the_googlenet_constructor_with_torchvision_options() -> None:
+    bn, options = meta_model("googlenet_bn"), meta_model("googlenet", **TV_FORM)
+    assert [(k, v.shape) for k, v in bn.state_dict().items()] == [(k, v.shape) for k, v in options.state_dict().items()]
+    assert str(bn).replace("GoogLeNetBN", "GoogLeNet") == str(options)
+    assert (get_model_info("googlenet_bn").min_input_size, get_model_info("googlenet").min_input_size) == (15, 31)
+
+
 @pytest.mark.parametrize(("form", "gmacs"), [("paper", 1.583), ("torchvision", 1.498)])
 def test_macs_at_224(form: str, gmacs: float) -> None:
-    model = meta_model(aux_logits=False, **FORMS[form])
+    model = meta_model(FORMS[form], aux_logits=False)
     x = torch.empty(1, 3, 224, 224, device="meta")
     assert count_flops(lambda: model(x)) / 2e9 == pytest.approx(gmacs, abs=5e-4)
 
 
 # GoogLeNet Table 1: row -> (printed params in K, printed ops in M, our modules).
 TABLE1 = {
-    "conv 7x7/2": (2.7, 34, ["conv1"]),
-    "conv 3x3/1 (1x1 64 reduce)": (112, 360, ["conv2", "conv3"]),
-    "inception (3a)": (159, 128, ["inception3a"]),
-    "inception (3b)": (380, 304, ["inception3b"]),
-    "inception (4a)": (364, 73, ["inception4a"]),
-    "inception (4b)": (437, 88, ["inception4b"]),
-    "inception (4c)": (463, 100, ["inception4c"]),
-    "inception (4d)": (580, 119, ["inception4d"]),
-    "inception (4e)": (840, 170, ["inception4e"]),
-    "inception (5a)": (1072, 54, ["inception5a"]),
-    "inception (5b)": (1388, 71, ["inception5b"]),
+    "conv 7x7/2": (2.7, 34, ["features.conv1"]),
+    "conv 3x3/1 (1x1 64 reduce)": (112, 360, ["features.conv2", "features.conv3"]),
+    "inception (3a)": (159, 128, ["features.inception3a"]),
+    "inception (3b)": (380, 304, ["features.inception3b"]),
+    "inception (4a)": (364, 73, ["features.inception4a"]),
+    "inception (4b)": (437, 88, ["features.inception4b"]),
+    "inception (4c)": (463, 100, ["features.inception4c"]),
+    "inception (4d)": (580, 119, ["features.inception4d"]),
+    "inception (4e)": (840, 170, ["features.inception4e"]),
+    "inception (5a)": (1072, 54, ["features.inception5a"]),
+    "inception (5b)": (1388, 71, ["features.inception5b"]),
     "linear": (1000, 1, ["fc"]),
 }
 # Where the printed figures differ from a recount by more than 2%. Convention found by recounting: Table 1's
@@ -112,13 +125,16 @@ def test_stage_shapes_and_aux_heads() -> None:
     assert logits.shape == (2, 1000) and [a.shape for a in aux] == [(2, 1000), (2, 1000)]
     assert model.forward_features(torch.empty(2, 3, 224, 224, device="meta")).shape == (2, 1024, 7, 7)
     # Sec. 5: aux heads on 4a (512) and 4d (528), 1x1 conv 128, FC 1024 on the 4x4x128 map, dropout 0.7
-    assert (model.aux1.conv.out_channels, model.aux1.fc1.in_features, model.aux1.drop.p) == (128, 2048, 0.7)
-    assert model.aux2.conv.conv.in_channels == 528
+    assert list(model.aux_heads) == ["inception4a", "inception4d"]
+    aux1, aux2 = model.aux_heads.values()
+    assert (aux1.conv.out_channels, aux1.fc1.in_features, aux1.drop.p) == (128, 2048, 0.7)
+    assert aux2.conv.conv.in_channels == 528
     assert model.info.aux_loss_weight == 0.3 and model.head_drop.p == 0.4
     # paper form: LRN, conv biases, no BN, true 5x5
-    assert isinstance(model.lrn1, nn.LocalResponseNorm) and model.conv1.conv.bias is not None
+    features = model.features
+    assert isinstance(features.lrn1, nn.LocalResponseNorm) and features.conv1.conv.bias is not None
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
-    assert model.inception3a.branches[2][1].conv.kernel_size == (5, 5)
+    assert features.inception3a.branches[2][1].conv.kernel_size == (5, 5)
 
 
 def torchvision_googlenet(aux: bool, transform_input: bool = False) -> Callable[[], nn.Module]:
@@ -129,8 +145,9 @@ def torchvision_googlenet(aux: bool, transform_input: bool = False) -> Callable[
 
 @pytest.mark.parametrize(("aux", "transform_input"), [(False, False), (False, True), (True, True)])
 def test_torchvision_checkpoint_gives_torchvision_outputs(tmp_path: Path, aux: bool, transform_input: bool) -> None:
-    ours, tv = import_reference(torchvision_googlenet(aux, transform_input), "googlenet", tmp_path,
-                                aux_logits=aux, transform_input=transform_input, **TV_FORM)
+    ours, tv = import_reference(torchvision_googlenet(aux, transform_input), "googlenet_bn", tmp_path,
+                                aux_logits=aux, transform_input=transform_input)
+    assert ours.aux_weights_loaded
     assert_same_outputs(ours, tv, size=96, batch=2)
     if aux:  # training mode too: same dropout draws in the same order, aux heads included
         x = torch.randn(2, 3, 96, 96)
@@ -147,8 +164,26 @@ def test_mismatched_checkpoint_names_keys(tmp_path: Path) -> None:
     torch.save(build_reference(torchvision_googlenet(aux=False)).state_dict(), tmp_path / "tv.pth")
     with pytest.raises(CheckpointMismatchError, match=r"missing keys: .*conv1\.conv\.bias.*unexpected keys: .*bn"):
         create_model("googlenet", weights=str(tmp_path / "tv.pth"), aux_logits=False)  # paper form: biases, no BN
-    with pytest.raises(CheckpointMismatchError, match=r"missing keys: aux1\."):
-        create_model("googlenet", weights=str(tmp_path / "tv.pth"), **TV_FORM)  # aux heads the file lacks
+
+
+def test_checkpoint_without_aux_heads_loads_around_them(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """torchvision's aux_logits=False weights (its pretrained ones) into googlenet_bn with aux heads: everything
+    else loads strictly, the heads keep their initialisation, one log line says so; drop_aux_heads removes them."""
+    torch.manual_seed(0)
+    fresh = create_model("googlenet_bn")
+    torch.manual_seed(0)
+    with caplog.at_level(logging.WARNING, logger="lightning_modules.zoo.checkpoint"):
+        ours, tv = import_reference(torchvision_googlenet(aux=False), "googlenet_bn", tmp_path)
+    assert [r.getMessage() for r in caplog.records if "aux" in r.getMessage()] == [
+        f"checkpoint {tmp_path / 'googlenet_bn.pt'} has no aux-head weights: loaded everything else; the aux heads "
+        "on inception4a, inception4d keep their initialisation (drop_aux_heads() removes them)"
+    ]
+    assert ours.aux_weights_loaded is False and ours.aux_logits
+    assert all(torch.equal(v, fresh.aux_heads.state_dict()[k]) for k, v in ours.aux_heads.state_dict().items())
+    assert_same_outputs(ours, tv, size=96, batch=2)
+    ours.drop_aux_heads()
+    assert not ours.aux_logits and len(ours.aux_heads) == 0 and count_params(ours) == 6_624_904
+    assert ours.train()(torch.randn(2, 3, 96, 96)).shape == (2, 1000)  # logits only
 
 
 def test_bad_inputs_raise_clear_errors() -> None:
@@ -162,66 +197,35 @@ def test_bad_inputs_raise_clear_errors() -> None:
 def test_aux_heads_use_the_paper_pool_at_224_and_pool_adaptively_elsewhere() -> None:
     model = create_model("googlenet", num_classes=10).train()
     pooled: list[tuple[int, ...]] = []
-    model.aux1.conv.register_forward_hook(lambda m, inp, out: pooled.append(tuple(inp[0].shape[-2:])))
+    model.aux_heads.inception4a.conv.register_forward_hook(lambda m, inp, out: pooled.append(tuple(inp[0].shape[-2:])))
     for size in (224, 64):  # 4a map 14x14 -> 5x5/3 pool -> 4x4; 4x4 -> adaptive -> 4x4
         logits, aux = model(torch.randn(2, 3, size, size))
         assert logits.shape == aux[0].shape == aux[1].shape == (2, 10)
     assert pooled == [(4, 4), (4, 4)]
 
 
-# tests/test_net_common.py runs every registered model at its defaults (here: the paper form) in channels_last,
-# under bf16 autocast and torch.compile, and through a training step with aux on and off. The helpers below
-# (shared by the other test_net_* files) do the same for the forms constructor options select.
-
-def assert_every_parameter_gets_a_gradient(model: nn.Module, x: torch.Tensor) -> None:
-    """What DDP without find_unused_parameters needs: a train-mode step reaches every parameter."""
-    out = model.train()(x)
-    loss = out[0].sum() + 0.3 * sum(a.sum() for a in out[1]) if isinstance(out, tuple) else out.sum()
-    loss.backward()
-    assert [n for n, p in model.named_parameters() if p.grad is None] == []
-
-
-def assert_variant_works(model: nn.Module, x: torch.Tensor, train_x: torch.Tensor | None = None) -> None:
-    """channels_last, bf16 autocast and torch.compile (aot_eager) agree with the eval forward on ``x``; then a
-    train step on ``train_x`` (default ``x``; aux heads may need the full input size)."""
-    torch._dynamo.reset()  # models share InceptionNet.forward: start from an empty compile cache
-    model.eval()
-    with torch.no_grad():
-        expected = model(x)
-        compiled = torch.compile(model, backend="aot_eager", fullgraph=True, dynamic=False)(x)
-        channels_last = model.to(memory_format=torch.channels_last)(x.to(memory_format=torch.channels_last))
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            bf16 = model(x)
-    torch.testing.assert_close(compiled, expected)
-    torch.testing.assert_close(channels_last, expected, atol=1e-4, rtol=1e-4)
-    assert bf16.dtype == torch.bfloat16
-    torch.testing.assert_close(bf16.float(), expected, atol=0.1 * expected.abs().max().item(), rtol=0.05)
-    assert_every_parameter_gets_a_gradient(model, x if train_x is None else train_x)
-
+# tests/test_net_common.py runs every registered model at its defaults; these are the other forms.
 
 def test_torchvision_form_works_everywhere() -> None:
     torch.manual_seed(0)
-    assert_variant_works(create_model("googlenet", **TV_FORM), torch.randn(2, 3, 64, 64))  # adaptive aux heads
-    assert_every_parameter_gets_a_gradient(create_model("googlenet", aux_logits=False, **TV_FORM),
-                                           torch.randn(1, 3, 64, 64))
+    assert_variant_works(create_model("googlenet_bn"), torch.randn(2, 3, 64, 64))  # adaptive aux heads
+    assert_every_parameter_gets_a_gradient(create_model("googlenet_bn", aux_logits=False), torch.randn(1, 3, 64, 64))
 
 
-# The model configs of GoogLeNet, BN-Inception, Inception-v2 and the seed blocks: each lists every constructor
-# option at its default (googlenet_bn: torchvision's form) and instantiates through Hydra.
-CONFIGS = {
-    "googlenet": {}, "googlenet_bn": TV_FORM, "bn_inception": {}, "inception_v2": {},
-    **{name: {} for name in ("inception_module_naive", "inception_module_reduced", "block_conv5x5",
-                             "block_two_conv3x3", "block_conv_nxn", "block_conv_1xn_nx1", "grid_reduction_naive",
-                             "grid_reduction_parallel")},
-}
+# The model configs of GoogLeNet, BN-Inception, Inception-v2 and the seed blocks: each names its own registry
+# entry, lists every constructor option at its default and instantiates through Hydra.
+CONFIGS = ("googlenet", "googlenet_bn", "bn_inception", "inception_v2", "inception_module_naive",
+           "inception_module_reduced", "block_conv5x5", "block_two_conv3x3", "block_conv_nxn", "block_conv_1xn_nx1",
+           "grid_reduction_naive", "grid_reduction_parallel")
 
 
 @pytest.mark.parametrize("config", CONFIGS)
 def test_model_config(compose_cfg: Callable[..., DictConfig], config: str) -> None:
     cfg = compose_cfg(f"model={config}")
     options = OmegaConf.to_container(cfg.model, resolve=True)
+    assert options["name"] == config
     signature = inspect.signature(_REGISTRY[options["name"]]).parameters  # blocks: the wrapped factory's
-    expected = {name: parameter.default for name, parameter in signature.items()} | CONFIGS[config]
+    expected = {name: parameter.default for name, parameter in signature.items()}
     if "num_classes" in expected:
         expected["num_classes"] = cfg.data.num_classes
     assert {k: v for k, v in options.items() if k not in ("_target_", "name", "weights")} == expected

@@ -10,7 +10,7 @@ import torchvision
 
 from _net_checks import assert_same_outputs, count_params, import_reference, shapes_and_gmacs
 from lightning_modules.zoo import create_model
-from lightning_modules.zoo.weights import CheckpointMismatchError
+from lightning_modules.zoo.checkpoint import CheckpointMismatchError
 
 # torchvision 0.29 Inception_V3_Weights meta num_params (with aux); without aux: timm / torchvision count.
 PARAMS_WITH_AUX = 27_161_264
@@ -78,9 +78,25 @@ def test_timm_checkpoint(tmp_path: Path) -> None:
     assert_same_outputs(*import_reference(timm_inception_v3, "inception_v3", tmp_path, aux_logits=False))
 
 
-def test_checkpoint_without_aux_needs_aux_logits_false(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointMismatchError, match="aux_logits=False"):
-        import_reference(timm_inception_v3, "inception_v3", tmp_path, aux_logits=True)
+def test_checkpoint_without_aux_loads_around_the_aux_head(tmp_path: Path) -> None:
+    """timm's weights have no aux head: ours keeps its initialisation (drop_aux_heads() removes it)."""
+    torch.manual_seed(0)
+    fresh = create_model("inception_v3").aux_heads.state_dict()
+    torch.manual_seed(0)
+    ours, reference = import_reference(timm_inception_v3, "inception_v3", tmp_path, aux_logits=True)
+    assert not ours.aux_weights_loaded and list(ours.aux_heads) == ["Mixed_6e"]
+    assert all(torch.equal(v, fresh[k]) for k, v in ours.aux_heads.state_dict().items())
+    assert_same_outputs(ours, reference)
+    ours.drop_aux_heads()
+    assert not ours.aux_logits and count_params(ours) == PARAMS_NO_AUX
+
+
+def test_checkpoint_without_aux_still_fails_on_any_other_mismatch(tmp_path: Path) -> None:
+    state = {k: v for k, v in create_model("inception_v3").state_dict().items() if not k.startswith("aux_heads.")}
+    del state["fc.bias"]
+    torch.save(state, tmp_path / "partial.pt")
+    with pytest.raises(CheckpointMismatchError, match=r"missing keys: fc\.bias; unexpected keys: none"):
+        create_model("inception_v3", weights=str(tmp_path / "partial.pt"))
 
 
 def test_checkpoint_aux_weights_are_dropped_when_aux_is_off(tmp_path: Path) -> None:

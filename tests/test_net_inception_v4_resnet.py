@@ -10,7 +10,7 @@ import torch
 from _net_checks import assert_same_outputs, count_params, import_reference, shapes_and_gmacs
 from lightning_modules.zoo import create_model
 from lightning_modules.zoo.inception_resnet import InceptionResNetBlock
-from lightning_modules.zoo.inception_v3 import ReductionA
+from lightning_modules.zoo.inception_modules import ReductionA
 
 # Parameters (1000 classes, no aux) and conv + linear GMACs at 299x299. v4 and IR-v2: timm's models
 # (results-imagenet.csv param_count 42.68M / 55.84M; benchmark infer_gmacs 12.28 / 13.18, which count a

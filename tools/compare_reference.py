@@ -25,14 +25,14 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from lightning_modules.zoo import create_model
-from lightning_modules.zoo.googlenet import init_weights
+from lightning_modules.zoo.base import init_weights
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf" / "model"
 NOT_OPTIONS = ("_target_", "name", "num_classes", "weights")
 
 # (our model, config with our options, reference label, reference constructor); aux heads off on both sides.
 PAIRS: list[tuple[str, str, str, Callable[[], nn.Module]]] = [
-    ("googlenet", "googlenet_bn", "torchvision googlenet",
+    ("googlenet_bn", "googlenet_bn", "torchvision googlenet",
      lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=False)),
     ("inception_v3", "inception_v3", "torchvision inception_v3",
      lambda: torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)),

@@ -1,25 +1,35 @@
-"""The uniform API every classifier of the zoo shares, and the facts each declares about itself."""
+"""The uniform API every classifier of the zoo shares, and the facts each declares about itself.
+
+Every network is an ``InceptionNet``: a body of named stages (``features``), auxiliary heads that tap stages
+named as data, global pooling, dropout and a linear classifier. Published figures (accuracy, parameters,
+GMACs) are not kept here: they live, with their sources, outside the zoo (``bench/reference.py``).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
+
+from .checkpoint import KeyRule
+from .heads import AuxHead
+from .layers import Stage
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INCEPTION_MEAN = (0.5, 0.5, 0.5)
 INCEPTION_STD = (0.5, 0.5, 0.5)
 
+# Builds an aux head for ``num_classes`` outputs, e.g. ``partial(InceptionAux, 768)``.
+AuxFactory = Callable[[int], AuxHead]
+
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a model declares about its input, its evaluation transform and its paper.
-
-    ``paper`` holds the published figures a report puts beside measured ones
-    (keys: ``top1``, ``top5`` single-crop accuracy in %, ``params``, ``gmacs``, ``source``).
-    """
+    """What a model declares about its input and its evaluation transform."""
 
     default_input_size: int
     min_input_size: int
@@ -29,7 +39,6 @@ class ModelInfo:
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
     aux_loss_weight: float = 0.0
-    paper: dict[str, Any] = field(default_factory=dict)
 
 
 def validate_input(x: torch.Tensor, info: ModelInfo, name: str) -> None:
@@ -43,31 +52,68 @@ def validate_input(x: torch.Tensor, info: ModelInfo, name: str) -> None:
         )
 
 
-class AuxHead(nn.Module):
-    """Marker base for auxiliary classifiers: each has a final ``fc`` that ``reset_classifier`` replaces."""
-
-    fc: nn.Linear
+def init_weights(model: nn.Module) -> None:
+    """He-normal convs (fan-in: keeps the activations' scale through the BN-free paper GoogLeNet), N(0, 0.01)
+    linear layers, zero biases; BatchNorm keeps PyTorch's unit scale."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+        else:
+            continue
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
 
 
 class InceptionNet(nn.Module):
-    """Base class: logits in eval; ``(logits, aux_logits)`` in training when aux heads are on.
+    """Named stages -> global average pool -> dropout -> linear; logits in eval, ``(logits, aux_logits)`` in
+    training when aux heads are on.
 
-    Subclasses build ``self.fc`` (the classifier), optional ``AuxHead`` modules, and implement
-    ``_forward_body(x, with_aux) -> (feature map, [aux logits])``.
+    Subclasses pass their stages (TF-slim / torchvision end-point names where a reference exists), the width
+    of the last one, and ``aux_heads``: stage name -> a factory ``num_classes -> AuxHead``. Heads are built
+    only with ``aux_logits`` (so DDP sees no unused parameters with aux off), live in ``self.aux_heads`` under
+    the name of the stage they tap, and return their logits in stage order. Subclasses with reference weights
+    list ``checkpoint_rules()`` (see ``checkpoint.py``).
+
+    Args:
+        stages: the body, in order.
+        num_features: channels of the last stage's output (the classifier's input).
+        num_classes: classifier outputs.
+        dropout: before the classifier.
+        aux_heads: the heads the architecture can tap, by stage name.
+        aux_logits: build the heads; training then returns their logits too.
+        transform_input: map ImageNet-normalised input to the (x - 0.5) / 0.5 scale of TF-ported weights.
     """
 
     info: ClassVar[ModelInfo]
 
-    def __init__(self, num_classes: int, dropout: float, aux_logits: bool, transform_input: bool = False) -> None:
+    def __init__(
+        self,
+        stages: Sequence[Stage],
+        num_features: int,
+        num_classes: int,
+        dropout: float,
+        *,
+        aux_heads: Mapping[str, AuxFactory] | None = None,
+        aux_logits: bool = False,
+        transform_input: bool = False,
+    ) -> None:
         super().__init__()
         self.num_classes = num_classes
-        self.aux_logits = aux_logits
+        self.num_features = num_features
         self.transform_input = transform_input
+        self.features = nn.Sequential(OrderedDict(stages))
+        taps = dict(aux_heads or {}) if aux_logits else {}
+        if unknown := sorted(set(taps) - set(self.features._modules)):
+            raise ValueError(f"aux heads tap stages {unknown} that {type(self).__name__} does not have")
+        self.aux_heads = nn.ModuleDict({stage: make(num_classes) for stage, make in taps.items()})
+        self.aux_logits = bool(self.aux_heads)
+        self.aux_weights_loaded = True  # load_checkpoint sets False when it leaves the aux heads at their init
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.head_drop = nn.Dropout(dropout)
-
-    def _forward_body(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        raise NotImplementedError
+        self.fc = nn.Linear(num_features, num_classes)
+        init_weights(self)
 
     def check_input(self, x: torch.Tensor) -> None:
         validate_input(x, self.info, type(self).__name__)
@@ -82,7 +128,7 @@ class InceptionNet(nn.Module):
         return torch.cat(channels, dim=1)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self._forward_body(self._apply_transform_input(x), with_aux=False)[0]
+        return self.features(self._apply_transform_input(x))
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         x = torch.flatten(self.global_pool(x), 1)  # N x C
@@ -91,10 +137,15 @@ class InceptionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         self.check_input(x)
-        with_aux = self.training and self.aux_logits
-        features, aux = self._forward_body(self._apply_transform_input(x), with_aux)
-        logits = self.forward_head(features)
-        return (logits, tuple(aux)) if with_aux else logits
+        x = self._apply_transform_input(x)
+        if not (self.training and self.aux_logits):
+            return self.forward_head(self.features(x))
+        aux = []
+        for name, stage in self.features.named_children():
+            x = stage(x)
+            if name in self.aux_heads:
+                aux.append(self.aux_heads[name](x))
+        return self.forward_head(x), tuple(aux)
 
     def get_classifier(self) -> nn.Linear:
         return self.fc
@@ -103,10 +154,14 @@ class InceptionNet(nn.Module):
         """Replace the classifier and every aux head's classifier with fresh ``num_classes``-way layers."""
         self.num_classes = num_classes
         self.fc = nn.Linear(self.fc.in_features, num_classes)
-        for head in self.modules():
-            if isinstance(head, AuxHead):
-                head.fc = nn.Linear(head.fc.in_features, num_classes)
+        for head in self.aux_heads.values():
+            head.fc = nn.Linear(head.fc.in_features, num_classes)
 
-    def remap_checkpoint(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Rename a reference implementation's keys (timm / torchvision) to this model's; identity by default."""
-        return state_dict
+    def drop_aux_heads(self) -> None:
+        """Remove the auxiliary classifiers (inference, or weights that had none): training returns logits only."""
+        self.aux_heads = nn.ModuleDict()
+        self.aux_logits = False
+
+    def checkpoint_rules(self) -> list[KeyRule]:
+        """``(pattern, replacement)`` pairs applied in order by ``re.sub`` to each key of a reference checkpoint."""
+        return []

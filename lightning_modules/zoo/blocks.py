@@ -29,9 +29,8 @@ import torch
 from torch import nn
 
 from .base import ModelInfo, validate_input
-from .googlenet import InceptionModule
-from .inception_v3 import Concat, conv_chain
-from .layers import ConvNormAct
+from .inception_modules import InceptionModule
+from .layers import Concat, ConvNormAct, conv_chain
 from .registry import register_model
 
 __all__ = ["BlockModel"]
@@ -73,11 +72,12 @@ def _block(name: str, info: ModelInfo) -> Callable[[Callable[..., nn.Module]], C
     return decorator
 
 
-_SEED_001 = "GoogLeNet (arXiv:1409.4842) Sec. 4, Fig. 2; seed 001 (the module on a 28x28x192 input)"
-_RETHINKING = "Szegedy et al. 2015, Rethinking the Inception Architecture (arXiv:1512.00567)"
+# Sources: seed 001 and GoogLeNet (Szegedy et al. 2014, arXiv:1409.4842) Sec. 4, Fig. 2 for the Inception modules
+# on a 28x28x192 input; Rethinking the Inception Architecture (Szegedy et al. 2015, arXiv:1512.00567) for the
+# others, section and figure in each docstring. Published figures: bench/reference.py (MODELS, SEED_PAIRS).
 
 
-@_block("inception_module_naive", ModelInfo(28, 5, in_chans=192, paper={"source": _SEED_001}))
+@_block("inception_module_naive", ModelInfo(28, 5, in_chans=192))
 def inception_module_naive(norm: bool = False) -> nn.Module:
     """1x1 64 | 3x3 128 | 5x5 32 | 3x3 max pool, concatenated: 28x28x(64 + 128 + 32 + 192 = 416).
 
@@ -87,12 +87,11 @@ def inception_module_naive(norm: bool = False) -> nn.Module:
     return InceptionModule(192, 64, 0, 128, 0, 32, 0, conv=partial(ConvNormAct, norm=norm))
 
 
-@_block("inception_module_reduced", ModelInfo(28, 5, in_chans=192, paper={
-    "params": 159e3, "gmacs": 0.128,  # Table 1, inception (3a): 159K params (K = 1024: 163,328 weights), 128M ops
-    "source": _SEED_001 + "; GoogLeNet Table 1, inception (3a)",
-}))
+@_block("inception_module_reduced", ModelInfo(28, 5, in_chans=192))
 def inception_module_reduced(norm: bool = False) -> nn.Module:
     """GoogLeNet's 3a: 1x1 64 | 1x1 96 -> 3x3 128 | 1x1 16 -> 5x5 32 | max pool -> 1x1 32: 28x28x256.
+
+    GoogLeNet Table 1, inception (3a): 159K params (K = 1024: 163,328 weights), 128M ops.
 
     Seed 001's arithmetic: a 16-channel 1x1 reduction cuts the 5x5 branch to (28 * 28 * 16) * 192
     + (28 * 28 * 32) * (5 * 5 * 16) = 2,408,448 + 10,035,200 = 12,443,648 ~ 12.4M multiplies (about a tenth).
@@ -100,37 +99,37 @@ def inception_module_reduced(norm: bool = False) -> nn.Module:
     return InceptionModule(192, 64, 96, 128, 16, 32, 32, conv=partial(ConvNormAct, norm=norm))
 
 
-@_block("block_conv5x5", ModelInfo(35, 5, in_chans=192, paper={"source": _RETHINKING + " Sec. 3.1"}))
+@_block("block_conv5x5", ModelInfo(35, 5, in_chans=192))
 def block_conv5x5() -> nn.Module:
     """A 5x5 conv, 192 -> 192 filters on the 35x35 grid: 25 / 9 = 2.78 times the cost of a 3x3 (Sec. 3.1)."""
     return conv_chain(192, (192, 5))
 
 
-@_block("block_two_conv3x3", ModelInfo(35, 5, in_chans=192, paper={"source": _RETHINKING + " Sec. 3.1, Fig. 1"}))
+@_block("block_two_conv3x3", ModelInfo(35, 5, in_chans=192))
 def block_two_conv3x3() -> nn.Module:
-    """Two 3x3 convs (ReLU after both, Sec. 3.1's better variant) in place of the 5x5, same 5x5 receptive field.
+    """Two 3x3 convs (Fig. 1; ReLU after both, Sec. 3.1's better variant) in place of the 5x5, same receptive field.
 
     Sec. 3.1's arithmetic with equal widths: (9 + 9) / 25 of the cost, a 28% saving (812.9M vs 1129.0M MACs).
     """
     return conv_chain(192, (192, 3), (192, 3))
 
 
-@_block("block_conv_nxn", ModelInfo(17, 7, in_chans=192, paper={"source": _RETHINKING + " Sec. 3.2"}))
+@_block("block_conv_nxn", ModelInfo(17, 7, in_chans=192))
 def block_conv_nxn(n: int = 7) -> nn.Module:
     """An n x n conv, 192 -> 192 filters on the 17x17 grid (n = 7, as Sec. 3.2 uses on 17x17)."""
     return conv_chain(192, (192, n))
 
 
-@_block("block_conv_1xn_nx1", ModelInfo(17, 7, in_chans=192, paper={"source": _RETHINKING + " Sec. 3.2, Fig. 6"}))
+@_block("block_conv_1xn_nx1", ModelInfo(17, 7, in_chans=192))
 def block_conv_1xn_nx1(n: int = 7) -> nn.Module:
-    """A 1 x n conv then an n x 1 conv in place of the n x n: (n + n) / n^2 of the cost, 2/7 for n = 7.
+    """A 1 x n conv then an n x 1 conv in place of the n x n (Fig. 6): (n + n) / n^2 of the cost, 2/7 for n = 7.
 
     Sec. 3.2 finds this works on medium grids (m x m with m between 12 and 20) but not early in the network.
     """
     return conv_chain(192, (192, (1, n)), (192, (n, 1)))
 
 
-@_block("grid_reduction_naive", ModelInfo(35, 3, in_chans=320, paper={"source": _RETHINKING + " Sec. 5, Fig. 9"}))
+@_block("grid_reduction_naive", ModelInfo(35, 3, in_chans=320))
 def grid_reduction_naive(pool_first: bool = False) -> nn.Module:
     """d x d x k -> d/2 x d/2 x 2k with one conv and one pool in sequence (Fig. 9; d = 35, k = 320).
 
@@ -144,7 +143,7 @@ def grid_reduction_naive(pool_first: bool = False) -> nn.Module:
     return nn.Sequential(pool, conv) if pool_first else nn.Sequential(conv, pool)
 
 
-@_block("grid_reduction_parallel", ModelInfo(35, 3, in_chans=320, paper={"source": _RETHINKING + " Sec. 5, Fig. 10"}))
+@_block("grid_reduction_parallel", ModelInfo(35, 3, in_chans=320))
 def grid_reduction_parallel() -> nn.Module:
     """A 3x3/2 conv to k filters beside a 3x3/2 max pool, concatenated: 17x17x(320 + 320) (Fig. 10 right).
 

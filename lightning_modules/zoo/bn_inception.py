@@ -18,15 +18,29 @@ from __future__ import annotations
 
 from functools import partial
 
-import torch
 from torch import nn
 
 from .base import INCEPTION_MEAN, INCEPTION_STD, InceptionNet, ModelInfo
-from .googlenet import GoogLeNetAux, InceptionModule, init_weights
-from .layers import ConvNormAct
+from .heads import GoogLeNetAux
+from .inception_modules import InceptionModule
+from .layers import ConvNormAct, separable_conv
 from .registry import register_model
 
 __all__ = ["BNInception"]
+
+# Figure 5: #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool, pool proj (0: pass through), stride
+_FIGURE5: dict[str, tuple[int, int, int, int, int, str, int, int]] = {
+    "3a": (64, 64, 64, 64, 96, "avg", 32, 1),  # N x 256 x 28 x 28
+    "3b": (64, 64, 96, 64, 96, "avg", 64, 1),  # N x 320 x 28 x 28
+    "3c": (0, 128, 160, 64, 96, "max", 0, 2),  # N x 576 x 14 x 14 (Figure 5 prints the input grid, 28x28)
+    "4a": (224, 64, 96, 96, 128, "avg", 128, 1),  # N x 576 x 14 x 14
+    "4b": (192, 96, 128, 96, 128, "avg", 128, 1),  # N x 576 x 14 x 14
+    "4c": (160, 128, 160, 128, 160, "avg", 96, 1),  # N x 576 x 14 x 14 (pool proj: see pool_proj_4cd)
+    "4d": (96, 128, 192, 160, 192, "avg", 96, 1),  # N x 576 x 14 x 14 (pool proj: see pool_proj_4cd)
+    "4e": (0, 128, 192, 192, 256, "max", 0, 2),  # N x 1024 x 7 x 7 (Figure 5 prints 14x14)
+    "5a": (352, 192, 320, 160, 224, "avg", 128, 1),  # N x 1024 x 7 x 7
+    "5b": (352, 192, 320, 192, 224, "max", 128, 1),  # N x 1024 x 7 x 7
+}
 
 
 @register_model("bn_inception")
@@ -51,27 +65,7 @@ class BNInception(InceptionNet):
         mean=INCEPTION_MEAN,  # TF-slim's [-1, 1] scaling; the paper states no normalisation
         std=INCEPTION_STD,
         aux_loss_weight=0.3,  # GoogLeNet's weight for its heads (Sec. 5 of arXiv:1409.4842)
-        paper={
-            "top1": 74.8, "top5": 92.18,  # Figure 4: 25.2% / 7.82% error, single crop, 50,000 val images
-            "params": 13.6e6,  # Sec. 4.2
-            "gmacs": 2.0,  # Rethinking (arXiv:1512.00567) Table 3: "2.0 Bn ops"; the BN paper gives none
-            "source": "Ioffe & Szegedy 2015, arXiv:1502.03167, Sec. 4.2, Figure 4; Szegedy et al. 2015, Table 3",
-        },
     )
-
-    # Figure 5: #1x1, #3x3 reduce, #3x3, double #3x3 reduce, double #3x3, pool, pool proj (0: pass through), stride
-    _FIGURE5: dict[str, tuple[int, int, int, int, int, str, int, int]] = {
-        "3a": (64, 64, 64, 64, 96, "avg", 32, 1),  # N x 256 x 28 x 28
-        "3b": (64, 64, 96, 64, 96, "avg", 64, 1),  # N x 320 x 28 x 28
-        "3c": (0, 128, 160, 64, 96, "max", 0, 2),  # N x 576 x 14 x 14 (Figure 5 prints the input grid, 28x28)
-        "4a": (224, 64, 96, 96, 128, "avg", 128, 1),  # N x 576 x 14 x 14
-        "4b": (192, 96, 128, 96, 128, "avg", 128, 1),  # N x 576 x 14 x 14
-        "4c": (160, 128, 160, 128, 160, "avg", 96, 1),  # N x 576 x 14 x 14 (pool proj: see pool_proj_4cd)
-        "4d": (96, 128, 192, 160, 192, "avg", 96, 1),  # N x 576 x 14 x 14 (pool proj: see pool_proj_4cd)
-        "4e": (0, 128, 192, 192, 256, "max", 0, 2),  # N x 1024 x 7 x 7 (Figure 5 prints 14x14)
-        "5a": (352, 192, 320, 160, 224, "avg", 128, 1),  # N x 1024 x 7 x 7
-        "5b": (352, 192, 320, 192, 224, "max", 128, 1),  # N x 1024 x 7 x 7
-    }
 
     def __init__(
         self,
@@ -82,53 +76,27 @@ class BNInception(InceptionNet):
         separable_stem: bool = True,
         pool_proj_4cd: int = 96,
     ) -> None:
-        super().__init__(num_classes, dropout, aux_logits)
-        if separable_stem:
-            conv1 = nn.Sequential(  # TF-slim separable_conv2d: no BN / ReLU between depthwise and pointwise
-                ConvNormAct(3, 24, 7, stride=2, padding=3, groups=3, norm=False, act=False, bias=False),
-                ConvNormAct(24, 64, 1),
-            )
-        else:
-            conv1 = ConvNormAct(3, 64, 7, stride=2, padding=3)
-        self.stem = nn.Sequential(
-            conv1,  # N x 64 x 112 x 112
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # N x 64 x 56 x 56
-            ConvNormAct(64, 64, 1),  # N x 64 x 56 x 56
-            ConvNormAct(64, 192, 3, padding=1),  # N x 192 x 56 x 56
-            nn.MaxPool2d(3, stride=2, ceil_mode=True),  # N x 192 x 28 x 28
-        )
-        in_chs = 192
-        modules = {}
-        for name, (ch1x1, ch3x3red, ch3x3, dbl_red, dbl, pool, pool_proj, stride) in self._FIGURE5.items():
+        modules, in_chs = {}, 192
+        for name, (ch1x1, ch3x3red, ch3x3, dbl_red, dbl, pool, pool_proj, stride) in _FIGURE5.items():
             pool_proj = pool_proj_4cd if name in ("4c", "4d") else pool_proj
             modules[name] = InceptionModule(
                 in_chs, ch1x1, ch3x3red, ch3x3, dbl_red, dbl, pool_proj, tower_kernels=(3, 3), pool=pool, stride=stride
             )
             in_chs = modules[name].out_channels
-        self.inception3 = nn.Sequential(*(modules[n] for n in ("3a", "3b", "3c")))
-        self.inception4a = modules["4a"]
-        self.inception4b_4d = nn.Sequential(*(modules[n] for n in ("4b", "4c", "4d")))
-        self.inception4e_5b = nn.Sequential(*(modules[n] for n in ("4e", "5a", "5b")))
-        if aux_logits:  # built only when on, so DDP sees no unused parameters with aux off
-            aux = partial(GoogLeNetAux, num_classes=num_classes, grid=4, dropout=aux_dropout)
-            self.aux1 = aux(modules["4a"].out_channels)
-            self.aux2 = aux(modules["4d"].out_channels)
-        self.fc = nn.Linear(in_chs, num_classes)
-        init_weights(self)
-
-    def _forward_body(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        # N x 3 x 224 x 224
-        x = self.stem(x)
-        # N x 192 x 28 x 28
-        x = self.inception3(x)
-        # N x 576 x 14 x 14
-        x = self.inception4a(x)
-        # N x 576 x 14 x 14
-        aux = [self.aux1(x)] if with_aux else []
-        x = self.inception4b_4d(x)
-        # N x 576 x 14 x 14
-        if with_aux:
-            aux.append(self.aux2(x))
-        x = self.inception4e_5b(x)
-        # N x 1024 x 7 x 7
-        return x, aux
+        if separable_stem:  # TF-slim separable_conv2d: no BN / ReLU between depthwise and pointwise
+            conv1: nn.Module = separable_conv(3, 64, 7, stride=2, depth_multiplier=8)
+        else:
+            conv1 = ConvNormAct(3, 64, 7, stride=2, padding=3)
+        stages = [
+            ("conv1", conv1),  # N x 64 x 112 x 112
+            ("maxpool1", nn.MaxPool2d(3, stride=2, ceil_mode=True)),  # N x 64 x 56 x 56
+            ("conv2", ConvNormAct(64, 64, 1)),  # N x 64 x 56 x 56
+            ("conv3", ConvNormAct(64, 192, 3, padding=1)),  # N x 192 x 56 x 56
+            ("maxpool2", nn.MaxPool2d(3, stride=2, ceil_mode=True)),  # N x 192 x 28 x 28
+            *((f"inception{name}", module) for name, module in modules.items()),  # N x 1024 x 7 x 7 (see _FIGURE5)
+        ]
+        aux = partial(GoogLeNetAux, grid=4, dropout=aux_dropout)
+        super().__init__(
+            stages, in_chs, num_classes, dropout, aux_logits=aux_logits,
+            aux_heads={f"inception{n}": partial(aux, modules[n].out_channels) for n in ("4a", "4d")},
+        )

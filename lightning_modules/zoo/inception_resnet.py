@@ -3,21 +3,21 @@ Connections on Learning", arXiv:1602.07261, Sec. 3.2-3.3, Figures 7 and 10-20.
 
 Both are built from one residual block, ``x + scale * project(concat(branches(x)))`` then ReLU (Fig. 20),
 with BN on the branch convolutions only, not on the sum (Sec. 3.2). The stem and Reduction-A come from
-``inception_v3`` (the shared stem of Fig. 14 and TF-slim; Fig. 7's reduction with each net's k, l, m, n).
+``inception_modules`` (the shared stem of Fig. 14 and TF-slim; Fig. 7's reduction with each net's k, l, m, n).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 from torch import nn
 
-from .base import INCEPTION_MEAN, INCEPTION_STD, ModelInfo
-from .inception_v3 import (
-    Concat, InceptionA, ReductionA, Rule, SequentialInceptionNet, Stage, conv_chain, inception_stem,
-)
-from .inception_v4 import TIMM_BRANCH_RULES
-from .layers import ConvNormAct, concat_branches
+from .base import INCEPTION_MEAN, INCEPTION_STD, InceptionNet, ModelInfo
+from .checkpoint import TIMM_BRANCH_RULES, KeyRule
+from .heads import InceptionAux
+from .inception_modules import InceptionA, ReductionA, inception_stem
+from .layers import Concat, ConvNormAct, Stage, concat_branches, conv_chain
 from .registry import register_model
 
 __all__ = ["InceptionResNetV1", "InceptionResNetV2"]
@@ -95,11 +95,8 @@ def _repeat(block: type[nn.Module], count: int, *args: object, **kwargs: object)
     return nn.Sequential(*(block(*args, **kwargs) for _ in range(count)))
 
 
-_PAPER_V1_V2 = "Szegedy et al. 2016 (arXiv:1602.07261) Table 2"
-
-
 @register_model("inception_resnet_v1")
-class InceptionResNetV1(SequentialInceptionNet):
+class InceptionResNetV1(InceptionNet):
     """Inception-ResNet-v1 as drawn in the paper (Figs. 14, 10, 7, 11, 12, 13, 15); no reference code exists.
 
     Stem (Fig. 14) -> 5x A -> Reduction-A (k, l, m, n = 192, 192, 256, 384) -> 10x B -> Reduction-B ->
@@ -123,12 +120,6 @@ class InceptionResNetV1(SequentialInceptionNet):
         mean=INCEPTION_MEAN,
         std=INCEPTION_STD,
         aux_loss_weight=0.4,  # as for the TF-slim nets, when the aux head is on
-        paper={
-            "top1": 78.7, "top5": 94.5,  # Table 2: 21.3% / 5.5% error, single crop, non-blacklisted val
-            "params": 22_756_328,  # not stated in the paper: the reference rebuild of its figures
-            "gmacs": 6.206,  # not stated ("roughly the cost of Inception-v3", Sec. 3.2): same rebuild
-            "source": f"{_PAPER_V1_V2}; params/GMACs: rebuild of the paper's figures (no reference code)",
-        },
     )
 
     def __init__(
@@ -148,11 +139,12 @@ class InceptionResNetV1(SequentialInceptionNet):
             ("Mixed_7a", ResidualReductionB(896, 384, 256, (256, 256))),  # N x 1792 x 8 x 8
             ("Repeat_2", _repeat(InceptionResNetBC, 5, 1792, 192, (192, 192, 192), 3, scale_c)),  # N x 1792 x 8 x 8
         ]
-        super().__init__(stages, 1792, num_classes, dropout, {"Repeat_1": 896}, aux_logits)
+        super().__init__(stages, 1792, num_classes, dropout,
+                         aux_heads={"Repeat_1": partial(InceptionAux, 896)}, aux_logits=aux_logits)
 
 
 @register_model("inception_resnet_v2")
-class InceptionResNetV2(SequentialInceptionNet):
+class InceptionResNetV2(InceptionNet):
     """Inception-ResNet-v2 as released by TF-slim (and ported by timm and Keras), not as drawn in the paper.
 
     The paper's figures are internally inconsistent: with its 384-channel v4 stem (Fig. 3), Reduction-A gives
@@ -177,12 +169,6 @@ class InceptionResNetV2(SequentialInceptionNet):
         mean=INCEPTION_MEAN,
         std=INCEPTION_STD,
         aux_loss_weight=0.4,  # TF-slim train_image_classifier.py, when the aux head is on
-        paper={
-            "top1": 80.1, "top5": 95.1,  # Table 2: 19.9% / 4.9% error, single crop, non-blacklisted val
-            "params": 55_843_464,  # not stated in the paper: timm's count (results param_count 55.84M)
-            "gmacs": 13.156,  # paper: "matches the raw cost of Inception-v4"; conv + linear MACs (timm 13.18)
-            "source": f"{_PAPER_V1_V2}; params/GMACs: timm inception_resnet_v2 recount",
-        },
     )
 
     def __init__(
@@ -205,9 +191,10 @@ class InceptionResNetV2(SequentialInceptionNet):
             ("Block8", InceptionResNetBC(2080, 192, (192, 224, 256), 3, scale=1.0, activate=False)),  # N x 2080 x 8 x 8
             ("Conv2d_7b_1x1", ConvNormAct(2080, 1536, 1)),  # N x 1536 x 8 x 8
         ]
-        super().__init__(stages, 1536, num_classes, dropout, {"Repeat_1": 1088}, aux_logits)
+        super().__init__(stages, 1536, num_classes, dropout,
+                         aux_heads={"Repeat_1": partial(InceptionAux, 1088)}, aux_logits=aux_logits)
 
-    def checkpoint_rules(self) -> list[Rule]:
+    def checkpoint_rules(self) -> list[KeyRule]:
         return [
             (r"^(conv2d_\w\w|mixed_\w\w|repeat(?:_\d)?|block8)\.", lambda m: f"features.{_TIMM_STAGES[m[1]]}."),
             (r"^classif\.", "fc."),

@@ -27,14 +27,13 @@ torchvision's (the v3 pieces do).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
+from functools import partial
 
-import torch
 from torch import nn
 
 from .base import INCEPTION_MEAN, INCEPTION_STD, InceptionNet, ModelInfo
-from .googlenet import GoogLeNetAux, InceptionModule, init_weights
-from .inception_v3 import InceptionC, InceptionE, ReductionA, ReductionB, inception_stem
+from .heads import GoogLeNetAux
+from .inception_modules import InceptionC, InceptionE, InceptionModule, ReductionA, ReductionB, inception_stem
 from .layers import ConvNormAct
 from .registry import register_model
 
@@ -62,12 +61,6 @@ class InceptionV2(InceptionNet):
         mean=INCEPTION_MEAN,  # TF's [-1, 1] scaling
         std=INCEPTION_STD,
         aux_loss_weight=0.4,  # TF-slim train_image_classifier.py; the paper states none
-        paper={
-            "top1": 76.6, "top5": None,  # Table 3 "Inception-v2": 23.4% top-1 error, top-5 not printed
-            "params": None,  # not stated
-            "gmacs": 3.8,  # Table 3 "3.8 Bn ops" (4.8 with "Factorized 7x7")
-            "source": "Szegedy et al. 2015, arXiv:1512.00567v1, Table 3",
-        },
     )
 
     def __init__(
@@ -79,46 +72,25 @@ class InceptionV2(InceptionNet):
         factorized_7x7: bool = True,
         aux_bn: bool = False,
     ) -> None:
-        super().__init__(num_classes, dropout, aux_logits)
         if factorized_7x7:  # 3x3/2 32 V -> 3x3 32 V -> 3x3 64 -> pool 3x3/2: Table 1's first four rows
-            stem = inception_stem(3)[:4]
+            stem = inception_stem(self.info.in_chans)[:4]
         else:
-            stem = [("Conv2d_1a_7x7", ConvNormAct(3, 64, 7, stride=2)), ("MaxPool_3a_3x3", nn.MaxPool2d(3, stride=2))]
-        self.stem = nn.Sequential(OrderedDict([
+            stem = [("Conv2d_1a_7x7", ConvNormAct(self.info.in_chans, 64, 7, stride=2)),
+                    ("MaxPool_3a_3x3", nn.MaxPool2d(3, stride=2))]
+        stages = [
             *stem,  # N x 64 x 73 x 73
             ("Conv2d_3b_3x3", ConvNormAct(64, 80, 3)),  # N x 80 x 71 x 71
             ("Conv2d_4a_3x3", ConvNormAct(80, 192, 3, stride=2)),  # N x 192 x 35 x 35
             ("Conv2d_4b_3x3", ConvNormAct(192, 288, 3, padding=1)),  # N x 288 x 35 x 35
-        ]))
-        self.mixed_5 = nn.Sequential(OrderedDict(
-            (f"Mixed_5{i}", InceptionModule(288, 64, 48, 64, 64, 96, 64, tower_kernels=(3, 3), pool="avg",
-                                            count_include_pad=True))
-            for i in "bcd"
-        ))  # N x 288 x 35 x 35
-        self.mixed_6 = nn.Sequential(OrderedDict([
+            *((f"Mixed_5{i}", InceptionModule(288, 64, 48, 64, 64, 96, 64, tower_kernels=(3, 3), pool="avg",
+                                              count_include_pad=True))
+              for i in "bcd"),  # 3 x Fig. 5: N x 288 x 35 x 35
             ("Mixed_6a", ReductionA(288, k=64, l=96, m=96, n=384)),  # N x 768 x 17 x 17
             *((f"Mixed_6{i}", InceptionC(768, 192, (c7, c7, 192), (c7, c7, c7, c7, 192), 192))
-              for i, c7 in zip("bcdef", (128, 160, 160, 160, 192))),  # N x 768 x 17 x 17
-        ]))
-        self.mixed_7 = nn.Sequential(OrderedDict([
+              for i, c7 in zip("bcdef", (128, 160, 160, 160, 192))),  # 5 x Fig. 6: N x 768 x 17 x 17
             ("Mixed_7a", ReductionB(768, (192, 320), (192, 192, 192, 192))),  # N x 1280 x 8 x 8
-            ("Mixed_7b", InceptionE(1280)),  # N x 2048 x 8 x 8
-            ("Mixed_7c", InceptionE(2048)),  # N x 2048 x 8 x 8
-        ]))
-        if aux_logits:  # built only when on, so DDP sees no unused parameters with aux off
-            self.aux = GoogLeNetAux(768, num_classes, grid=5, fc_norm=aux_bn, dropout=aux_dropout)
-        self.fc = nn.Linear(2048, num_classes)
-        init_weights(self)
-
-    def _forward_body(self, x: torch.Tensor, with_aux: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        # N x 3 x 299 x 299
-        x = self.stem(x)
-        # N x 288 x 35 x 35
-        x = self.mixed_5(x)
-        # N x 288 x 35 x 35
-        x = self.mixed_6(x)
-        # N x 768 x 17 x 17
-        aux = [self.aux(x)] if with_aux else []
-        x = self.mixed_7(x)
-        # N x 2048 x 8 x 8
-        return x, aux
+            ("Mixed_7b", InceptionE(1280)),  # Fig. 7: N x 2048 x 8 x 8
+            ("Mixed_7c", InceptionE(2048)),  # Fig. 7: N x 2048 x 8 x 8
+        ]
+        aux = partial(GoogLeNetAux, 768, grid=5, fc_norm=aux_bn, dropout=aux_dropout)  # Fig. 8
+        super().__init__(stages, 2048, num_classes, dropout, aux_heads={"Mixed_6f": aux}, aux_logits=aux_logits)

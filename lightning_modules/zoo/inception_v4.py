@@ -4,24 +4,18 @@ Connections on Learning", arXiv:1602.07261, Figures 3-9. Filter counts and layer
 """
 from __future__ import annotations
 
+from functools import partial
+
 from torch import nn
 
-from .base import INCEPTION_MEAN, INCEPTION_STD, ModelInfo
-from .inception_v3 import (
-    Concat, InceptionC, ReductionA, ReductionB, Rule, SequentialInceptionNet, branch_key, conv_chain,
-    expanded_1x3_3x1, inception_stem, pool_branch,
-)
+from .base import INCEPTION_MEAN, INCEPTION_STD, InceptionNet, ModelInfo
+from .checkpoint import TIMM_BRANCH_RULES, KeyRule
+from .heads import InceptionAux
+from .inception_modules import InceptionC, ReductionA, ReductionB, expanded_1x3_3x1, inception_stem
+from .layers import Concat, conv_chain, pool_branch
 from .registry import register_model
 
-__all__ = ["InceptionV4", "TIMM_BRANCH_RULES"]
-
-# timm's ports of TF-slim Inception-v4 / Inception-ResNet-v2 (from Cadene's) name a module's branches branch<i>:
-# a single ConvNormAct or a Sequential; Inception-v4's 8x8 module splits them as branch<i>_<j>[a|b].
-TIMM_BRANCH_RULES: list[Rule] = [
-    (r"\.branch(\d)\.(\d+)\.", r".branches.\1.\2."),
-    (r"\.branch(\d)\.(conv|bn)\.", r".branches.\1.0.\2."),
-    (r"\.branch(\d)_(\d)([ab]?)\.", lambda m: branch_key(m[1], m[2], m[3])),
-]
+__all__ = ["InceptionV4"]
 
 
 class InceptionV4A(Concat):
@@ -49,7 +43,7 @@ class InceptionV4C(Concat):
 
 
 @register_model("inception_v4")
-class InceptionV4(SequentialInceptionNet):
+class InceptionV4(InceptionNet):
     """Inception-v4 (Fig. 9): stem (Fig. 3) -> 4x Inception-A -> Reduction-A -> 7x Inception-B -> Reduction-B
     -> 3x Inception-C -> average pool -> dropout -> linear.
 
@@ -71,12 +65,6 @@ class InceptionV4(SequentialInceptionNet):
         mean=INCEPTION_MEAN,
         std=INCEPTION_STD,
         aux_loss_weight=0.4,  # TF-slim train_image_classifier.py, when the aux head is on
-        paper={
-            "top1": 80.0, "top5": 95.0,  # Table 2: 20.0% / 5.0% error, single crop, non-blacklisted val
-            "params": 42_679_816,  # not stated in the paper: timm's count (results param_count 42.68M)
-            "gmacs": 12.254,  # not stated in the paper: conv + linear MACs at 299x299 (timm benchmark 12.28)
-            "source": "Szegedy et al. 2016 (arXiv:1602.07261) Table 2; params/GMACs: timm inception_v4 recount",
-        },
     )
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2, aux_logits: bool = False) -> None:
@@ -95,9 +83,10 @@ class InceptionV4(SequentialInceptionNet):
             ("Mixed_7a", ReductionB(1024, (192, 192), (256, 256, 320, 320))),  # N x 1536 x 8 x 8
             *((f"Mixed_7{c}", InceptionV4C(1536)) for c in "bcd"),  # N x 1536 x 8 x 8
         ]
-        super().__init__(stages, 1536, num_classes, dropout, {"Mixed_6h": 1024}, aux_logits)
+        super().__init__(stages, 1536, num_classes, dropout, aux_heads={"Mixed_6h": partial(InceptionAux, 1024)},
+                         aux_logits=aux_logits)
 
-    def checkpoint_rules(self) -> list[Rule]:
+    def checkpoint_rules(self) -> list[KeyRule]:
         # timm: one flat `features` Sequential (indices in our stage order), classifier `last_linear`.
         names = list(self.features._modules)
         return [

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 from torch import nn
 
 from .base import ModelInfo
+from .checkpoint import load_checkpoint
 
 _T = TypeVar("_T", bound=Callable[..., nn.Module])
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
@@ -49,7 +50,5 @@ def create_model(name: str, weights: str | None = None, **kwargs: Any) -> nn.Mod
     model = _REGISTRY[name](**kwargs)
     model.info = _INFO[name]
     if weights:
-        from .weights import load_checkpoint
-
         load_checkpoint(model, weights)
     return model

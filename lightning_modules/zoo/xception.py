@@ -11,20 +11,12 @@ import re
 import torch
 from torch import nn
 
-from .base import INCEPTION_MEAN, INCEPTION_STD, ModelInfo
-from .inception_v3 import Rule, SequentialInceptionNet
-from .layers import ConvNormAct
+from .base import INCEPTION_MEAN, INCEPTION_STD, InceptionNet, ModelInfo
+from .checkpoint import KeyRule
+from .layers import ConvNormAct, separable_conv
 from .registry import register_model
 
 __all__ = ["Xception"]
-
-
-def separable_conv(in_channels: int, out_channels: int, act: bool, bn_eps: float) -> nn.Sequential:
-    """3x3 depthwise -> 1x1 pointwise -> BN (-> ReLU), with no nonlinearity between depthwise and pointwise."""
-    return nn.Sequential(
-        ConvNormAct(in_channels, in_channels, 3, padding=1, groups=in_channels, norm=False, act=False, bias=False),
-        ConvNormAct(in_channels, out_channels, 1, act=act, bn_eps=bn_eps),
-    )
 
 
 class XceptionBlock(nn.Module):
@@ -66,7 +58,7 @@ class XceptionBlock(nn.Module):
 
 
 @register_model("xception")
-class Xception(SequentialInceptionNet):
+class Xception(InceptionNet):
     """Xception (Fig. 5), equal to Keras ``Xception`` and timm ``legacy_xception``; no aux head (Sec. 4.3).
 
     As in timm: max pools pad symmetrically (Keras' SAME pads only bottom/right on even sizes) and BN uses
@@ -85,12 +77,6 @@ class Xception(SequentialInceptionNet):
         interpolation="bicubic",
         mean=INCEPTION_MEAN,
         std=INCEPTION_STD,
-        paper={
-            "top1": 79.0, "top5": 94.5,  # Table 1: single crop, non-blacklisted val
-            "params": 22_855_952,  # Table 3 (ImageNet, no FC layers)
-            "gmacs": 8.357,  # not stated in the paper: conv + linear MACs at 299x299 (timm benchmark 8.4)
-            "source": "Chollet 2017 (arXiv:1610.02357) Tables 1 and 3; GMACs: timm legacy_xception recount",
-        },
     )
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5, bn_eps: float = 1e-5) -> None:
@@ -111,7 +97,7 @@ class Xception(SequentialInceptionNet):
         ]
         super().__init__(stages, 2048, num_classes, dropout)
 
-    def checkpoint_rules(self) -> list[Rule]:
+    def checkpoint_rules(self) -> list[KeyRule]:
         # timm: conv1/bn1 ... conv4/bn4 beside each other; a block's rep holds (ReLU, SeparableConv2d, BN)
         # triples (block1 without the ReLU), so rep index // 3 is our separable conv; skip + skipbn.
         return [
