@@ -34,6 +34,11 @@ class TinyInception(InceptionNet):
         ]
         super().__init__(stages, 2 * width, num_classes, dropout, aux_heads={"stem": partial(_Aux, width)},
                          aux_logits=aux_logits)
+        # PyTorch's default init rather than the zoo's (He-normal convs, N(0, 0.01) linear): the pace of the
+        # training tests (e.g. 2 epochs on MNIST) is set for it
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.reset_parameters()
 
 
 def tiny_net(name: str, num_classes: int, weights: str | None = None, **kwargs: object) -> TinyInception:
