@@ -79,8 +79,10 @@ def find_max_batch(probe: Callable[[int], Probe], limit: int) -> tuple[int | Non
     def fits(batch: int) -> bool:
         result = probe(batch)
         probes.append(result)
+        details = [f"peak {result.peak_bytes / 2**20:.0f} MiB"] if result.peak_bytes else []
+        details += [result.reason] if result.reason else []
         log.info("batch %d %s%s", batch, "fits" if result.fits else "does not fit",
-                 f" (peak {result.peak_bytes / 2**20:.0f} MiB)" if result.peak_bytes else f" ({result.reason})")
+                 f" ({', '.join(details)})" if details else "")
         return result.fits
 
     if not fits(1):
@@ -119,7 +121,7 @@ def _cpu_probe_child(spec: dict[str, Any], batch: int, limit: int | None, conn: 
         step()
         peak = peak_rss_bytes()
         fits = limit is None or peak <= limit
-        conn.send((fits, peak, "" if fits else f"peak {peak / GIB:.2f} GiB over the limit"))
+        conn.send((fits, peak, "" if fits else "over the limit"))
     except Exception as exc:
         if is_oom(exc):
             conn.send((False, peak_rss_bytes(), "out of memory"))
@@ -176,7 +178,7 @@ def cuda_probe(work: Workload, limit: int | None) -> Callable[[int], Probe]:
             torch.cuda.synchronize(work.device)
             peak = torch.cuda.max_memory_reserved(work.device)
             fits = limit is None or peak <= limit
-            return Probe(batch, fits, peak, "" if fits else f"peak {peak / GIB:.2f} GiB over the limit")
+            return Probe(batch, fits, peak, "" if fits else "over the limit")
         except Exception as exc:
             if not is_oom(exc):
                 raise

@@ -116,7 +116,8 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
     figures = latency_figures(latencies, what="single-stream latency")
     print(f"single_stream: {len(latencies)} queries in {elapsed:.1f} s, {latency_line(figures)}, "
           f"mean {figures['latency_mean_s']:.4f} +/- {figures['latency_std_s']:.4f} s")
-    return {**figures, "qps_achieved": len(latencies) / elapsed, "images_per_s": len(latencies) / elapsed,
+    return {**figures, "duration_s": elapsed, "qps_achieved": len(latencies) / elapsed,
+            "images_per_s": len(latencies) / elapsed,
             "mean_s": figures["latency_mean_s"], "std_s": figures["latency_std_s"], "step_times_s": latencies,
             **meter.figures(len(latencies))}
 
