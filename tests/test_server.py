@@ -107,3 +107,10 @@ def test_server_search_that_never_meets_the_slo_is_a_record_not_a_crash(compose_
     assert record["slo_met"] is False and record["max_qps_at_slo"] is None
     assert len(record["qps_probes"]) == 1 and record["qps_offered"] == 200
     assert record["latency_p99_s"] == record["qps_probes"][0]["latency_p99_s"] > 0.000001
+
+
+def test_a_qps_min_above_capacity_searches_above_it(compose_cfg, tmp_path: Path) -> None:
+    # 500 queries offered at a million QPS all wait at once; a 10 s budget still holds, so the top is probed
+    record = run_task(compose_cfg(*SERVER_JOB, "bench.qps_min=1000000", "bench.slo_ms=10000"), tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert [p["qps_offered"] for p in record["qps_probes"]] == [1e6, 2e6] and record["max_qps_at_slo"] == 2e6

@@ -180,6 +180,10 @@ def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
     if bench.search_qps:
         qps_max = bench.qps_max or capacity_qps(serve, bench.max_batch)
         qps_min = bench.qps_min or qps_max / 4
+        if qps_min >= qps_max:  # a given qps_min at or above the measured capacity: search above it
+            log.info("bench.qps_min=%g is not below the worker's capacity (%.2f QPS); searching up to %g",
+                     qps_min, qps_max, 2 * qps_min)
+            qps_max = 2 * qps_min
         print(f"server: searching offered QPS in [{qps_min:.2f}, {qps_max:.2f}] for a p99 within {slo_s:.4f} s")
         figures = server.search_qps(probe, qps_min, qps_max, bench.search_steps)
     else:
