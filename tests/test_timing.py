@@ -1,13 +1,17 @@
-"""The timing protocol: statistics against hand-computed values, step accounting and the book's line."""
+"""The timing protocols: statistics against hand-computed values, step accounting, the book's line, block timing."""
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import statistics
 
 import pytest
 import torch
+from torch import nn
 
-from bench.benchmark.timing import book_line, summarize, time_steps
+from bench.benchmark.timing import book_line, summarize, synchronize, time_blocks, time_steps
+from bench.benchmark.workload import make_step
 
 
 def test_summarize_matches_hand_computed_values() -> None:
@@ -42,3 +46,40 @@ def test_book_line_keeps_the_tensorflow_format() -> None:
     line = book_line("forward", 100, 0.1683, 0.0021)
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: Forward across 100 steps, 0\.168 \+/- 0\.002 sec / batch", line)
     assert "Forward-backward across 10 steps" in book_line("forward_backward", 10, 1.0, 0.0)
+
+
+def test_block_timer_synchronises_exactly_once_per_block() -> None:
+    events: list[str] = []
+
+    def counting_sync(device: torch.device) -> None:  # wraps the real synchronisation, counting each call
+        events.append("sync")
+        synchronize(device)
+
+    blocks = time_blocks(lambda: events.append("step"), torch.device("cpu"), blocks=4, block_steps=3, burn_in=2,
+                         sync=counting_sync)
+    assert len(blocks) == 4 and all(t >= 0 for t in blocks)
+    # burn-in, one sync; then each block: its steps back to back, one sync
+    assert events == ["step"] * 2 + ["sync"] + (["step"] * 3 + ["sync"]) * 4
+
+
+@pytest.fixture
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread suffers least from other processes on a shared machine
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_block_timing_agrees_with_the_per_step_protocol_on_cpu(one_thread) -> None:
+    # On CPU the host cannot run ahead of the device, so both protocols time the same work; rounds
+    # alternate so that a change of machine load hits both alike.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1)).eval()
+    x = torch.randn(4, 3, 32, 32)
+    step = make_step(model, x, "forward", contextlib.nullcontext())
+    cpu = torch.device("cpu")
+    per_step, per_block = [], []
+    for _ in range(7):
+        per_step.append(summarize(time_steps(step, cpu, 20, 2, log_every=0), 1)["mean_s"])
+        per_block.append(sum(time_blocks(step, cpu, blocks=2, block_steps=10, burn_in=2)) / 20)
+    assert statistics.median(per_block) == pytest.approx(statistics.median(per_step), rel=0.25)

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from bench.benchmark.task import make_step
+from bench.benchmark.workload import make_step
 from bench.benchmark.timing import summarize, time_steps
 from lightning_modules.zoo import create_model, list_models
 

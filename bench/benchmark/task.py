@@ -1,24 +1,29 @@
-"""The benchmark task: time one model under the configured protocol and return the record's figures."""
+"""The benchmark task: model build -> per-image cost -> scenario runner -> the record's figures.
+
+``bench.scenario`` picks the runner (``scenarios.SCENARIOS``; default ``tf_book``, the TensorFlow book's
+protocol). Every record also says what the machine was doing (``machine``) and carries the cost
+figures (GMACs/image, achieved TFLOP/s, utilisation) of whatever throughput the scenario measured.
+"""
 from __future__ import annotations
 
 import contextlib
 import resource
-from collections.abc import Callable
 from typing import Any
 
 import hydra
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from bench.benchmark import flops
+from bench.benchmark import flops, scenarios
+from bench.benchmark.machine import machine_at_end, machine_at_start
+from bench.benchmark.timing import MODE_LABELS
+from bench.benchmark.workload import PRECISIONS, Workload, is_oom, make_step
 from bench.job.environment import environment, resolve_device
 from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
 from bench.job.status import Status
-from bench.benchmark.timing import MODE_LABELS, book_line, summarize, time_steps
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 COMPILE_MODES = (False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -27,12 +32,13 @@ def validate(bench: DictConfig) -> None:
     check_choice("bench.mode", bench.mode, MODE_LABELS)
     check_choice("bench.precision", bench.precision, PRECISIONS)
     check_choice("bench.compile", bench.compile, COMPILE_MODES)
-    for option in ("batch_size", "steps", "repeats"):
+    for option in ("steps", "repeats"):
         check_positive(f"bench.{option}", bench[option])
     if not isinstance(bench.burn_in, int) or bench.burn_in < 0:
         raise ConfigError(f"bench.burn_in must be a non-negative integer, got {bench.burn_in!r}")
     if bench.threads is not None:
         check_positive("bench.threads", bench.threads)
+    scenarios.validate(bench)
 
 
 def input_size(bench: DictConfig, model: nn.Module) -> int:
@@ -45,37 +51,37 @@ def input_size(bench: DictConfig, model: nn.Module) -> int:
     return size
 
 
-def is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and ("out of memory" in str(exc) or "can't allocate memory" in str(exc))
-    )
+def per_image_flops(work: Workload) -> tuple[float, float]:
+    """(forward FLOPs, FLOPs of the timed step) per image, counted eagerly on the uncompiled model.
+
+    Batch 2: train-mode BatchNorm needs more than one value per channel.
+    """
+    pair = work.inputs(2)
+    forward = flops.count_flops(make_step(work.model.eval(), pair, "forward", contextlib.nullcontext())) / 2
+    work.model.train(work.mode != "forward")
+    step = forward if work.mode == "forward" else (
+        flops.count_flops(make_step(work.model, pair, work.mode, contextlib.nullcontext())) / 2)
+    return forward, step
 
 
-def make_step(model: nn.Module, x: torch.Tensor, mode: str, autocast: contextlib.AbstractContextManager) -> Callable[[], Any]:
-    """One timed unit: an inference forward, or forward + backward + optimizer step on random labels."""
-    if mode == "forward":
-        def step() -> Any:
-            with torch.inference_mode(), autocast:
-                return model(x)
-        return step
-
-    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    num_classes = getattr(model, "num_classes", None)
-    labels = torch.randint(0, num_classes, (x.shape[0],), device=x.device) if num_classes else None
-
-    def train_step() -> Any:
-        optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            out = model(x)
-            logits, aux = out if isinstance(out, tuple) else (out, ())
-            if labels is None:  # building blocks: no classifier
-                loss = logits.float().square().mean()
-            else:
-                loss = sum(nn.functional.cross_entropy(o.float(), labels) for o in (logits, *aux))
-        loss.backward()
-        optimizer.step()
-        return loss
-    return train_step
+def cost_figures(work: Workload, forward_flops: float, step_flops: float, images_per_s: float,
+                 device_name: str) -> dict[str, Any]:
+    achieved = step_flops * images_per_s / 1e12
+    peak_kind = flops.peak_precision(work.device, work.precision)
+    peak = (flops.gpu_peak_tflops(device_name, peak_kind) if work.device.type == "cuda"
+            else flops.cpu_peak_tflops(peak_kind))
+    cuda = work.device.type == "cuda"
+    return {
+        "gmacs_per_image": forward_flops / 2 / 1e9,
+        "gflops_per_image_step": step_flops / 1e9,
+        "achieved_tflops": achieved,
+        "peak_tflops": peak,
+        "peak_precision": peak_kind,
+        "utilization": achieved / peak if peak else None,
+        "peak_memory_mb": (torch.cuda.max_memory_allocated(work.device) / 2**20 if cuda
+                           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_memory_kind": "cuda_max_allocated" if cuda else "process_max_rss",
+    }
 
 
 def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
@@ -87,66 +93,32 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
     model: nn.Module = hydra.utils.instantiate(cfg.model)
     size = input_size(bench, model)
-    memory_format = torch.channels_last if bench.channels_last else torch.contiguous_format
-    dtype = PRECISIONS[bench.precision]
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+    work = Workload(model, device, (model.info.in_chans, size, size), bench.mode, bench.precision,
+                    bench.channels_last, OmegaConf.to_container(cfg.model, resolve=True))
     figures: dict[str, Any] = {
         **environment(device),
+        "scenario": bench.scenario, **dict.fromkeys(scenarios.SCENARIO_FIELDS),
         "mode": bench.mode, "batch_size": bench.batch_size, "input_size": size, "precision": bench.precision,
         "memory_format": "channels_last" if bench.channels_last else "contiguous",
         "compile": bench.compile or "off", "steps": bench.steps, "burn_in": bench.burn_in, "repeats": bench.repeats,
         "params": flops.count_params(model, aux=False), "params_with_aux": flops.count_params(model),
+        **machine_at_start(device, torch.get_num_threads()),
     }
     ctx.record.update(figures)  # so a failure below still records what was tried
     try:
-        model = model.to(device=device, memory_format=memory_format)
-        shape = (model.info.in_chans, size, size)
-        # Cost per image, counted eagerly on the uncompiled model (batch 2: train-mode BN needs > 1 value).
-        pair = torch.randn(2, *shape, device=device).to(memory_format=memory_format)
-        forward_flops = flops.count_flops(make_step(model.eval(), pair, "forward", contextlib.nullcontext())) / 2
-        model.train(bench.mode != "forward")
-        flops_per_image = forward_flops if bench.mode == "forward" else (
-            flops.count_flops(make_step(model, pair, bench.mode, contextlib.nullcontext())) / 2)
+        work.model = model.to(device=device, memory_format=work.memory_format)
+        forward_flops, step_flops = per_image_flops(work)
         if bench.compile:
-            model = torch.compile(model, mode=None if bench.compile == "default" else bench.compile)
-        x = torch.randn(bench.batch_size, *shape, device=device).to(memory_format=memory_format)
-        step = make_step(model, x, bench.mode, autocast)
+            work.model = torch.compile(work.model, mode=None if bench.compile == "default" else bench.compile)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        durations: list[float] = []
-        repeat_means: list[float] = []
-        for repeat in range(bench.repeats):
-            times = time_steps(step, device, bench.steps, bench.burn_in, bench.log_every)
-            stats = summarize(times, bench.batch_size)
-            print(book_line(bench.mode, bench.steps, stats["mean_s"], stats["std_s"]))
-            durations += times
-            repeat_means.append(stats["mean_s"])
+        result = scenarios.SCENARIOS[bench.scenario](work, bench, cfg.seed)
     except Exception as exc:
         if is_oom(exc):
             raise TaskFailure(Status.OOM, f"out of memory at batch size {bench.batch_size}: {str(exc).splitlines()[0]}") from exc
         raise
-    stats = summarize(durations, bench.batch_size)
-    if bench.repeats > 1:
-        spread = summarize(repeat_means, bench.batch_size)
-        print(f"Across {bench.repeats} repeats: {spread['mean_s']:.3f} +/- {spread['std_s']:.3f} sec / batch "
-              f"(all {len(durations)} steps: {stats['mean_s']:.3f} +/- {stats['std_s']:.3f})")
-        stats["repeat_std_s"] = spread["std_s"]
-    achieved = flops_per_image * bench.batch_size / stats["mean_s"] / 1e12
-    peak_kind = flops.peak_precision(device, bench.precision)
-    peak = (flops.gpu_peak_tflops(figures["device_name"], peak_kind) if device.type == "cuda"
-            else flops.cpu_peak_tflops(peak_kind))
-    memory = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
-              else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {
-        **stats,
-        "step_times_s": durations,
-        "repeat_means_s": repeat_means,
-        "gmacs_per_image": forward_flops / 2 / 1e9,
-        "gflops_per_image_step": flops_per_image / 1e9,
-        "achieved_tflops": achieved,
-        "peak_tflops": peak,
-        "peak_precision": peak_kind,
-        "utilization": achieved / peak if peak else None,
-        "peak_memory_mb": memory,
-        "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss",
-    }
+    finally:
+        figures.update(machine_at_end(device))
+        ctx.record.update(figures)
+    return {**figures, **result,
+            **cost_figures(work, forward_flops, step_flops, result["images_per_s"], figures["device_name"])}

@@ -1,11 +1,16 @@
-"""The timing protocol of the TensorFlow book (10 burn-in steps, 100 timed steps), done honestly.
+"""Timing protocols: the TensorFlow book's per-step timing, and the offline scenario's block timing.
 
-Every step is closed by a device synchronisation; on CUDA each step is timed by CUDA events as well as
-by the wall clock, and the event time is the one reported. Statistics follow the book: mean and the
-population standard deviation, printed as ``<timestamp>: Forward across 100 steps, 0.168 +/- 0.002 sec / batch``.
+Book (``time_steps``): 10 burn-in steps, 100 timed steps, every step closed by a device synchronisation;
+on CUDA each step is timed by CUDA events, and the event time is the one reported. Statistics follow the
+book: mean and the population standard deviation, printed as
+``<timestamp>: Forward across 100 steps, 0.168 +/- 0.002 sec / batch``.
+
+Blocks (``time_blocks``): steps launched back to back and synchronised once per block, as a deployment
+runs them, so the host can queue work ahead of the device; the wall clock spans the whole block.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -28,11 +33,21 @@ def time_steps(
     burn_in: int,
     log_every: int = 10,
     printer: Callable[[str], None] = print,
+    window: contextlib.AbstractContextManager | None = None,
 ) -> list[float]:
-    """Run ``burn_in`` untimed steps, then ``steps`` timed ones; return each timed step's seconds."""
+    """Run ``burn_in`` untimed steps, then ``steps`` timed ones; return each timed step's seconds.
+
+    ``window`` (e.g. an energy meter's) brackets the timed steps only.
+    """
     for _ in range(burn_in):
         step()
     synchronize(device)
+    with window or contextlib.nullcontext():
+        return _timed_steps(step, device, steps, log_every, printer)
+
+
+def _timed_steps(step: Callable[[], object], device: torch.device, steps: int, log_every: int,
+                 printer: Callable[[str], None]) -> list[float]:
     durations: list[float] = []
     for i in range(steps):
         if device.type == "cuda":
@@ -50,6 +65,34 @@ def time_steps(
         durations.append(duration)
         if log_every and i % log_every == 0:
             printer(f"{datetime.now()}: step {i}, duration = {duration:.3f}")
+    return durations
+
+
+def time_blocks(
+    step: Callable[[], object],
+    device: torch.device,
+    blocks: int,
+    block_steps: int,
+    burn_in: int,
+    sync: Callable[[torch.device], None] = synchronize,
+    window: contextlib.AbstractContextManager | None = None,
+) -> list[float]:
+    """Run ``burn_in`` untimed steps, then ``blocks`` blocks of ``block_steps`` steps; return each block's seconds.
+
+    Exactly one synchronisation closes each block (and one the burn-in, so the first block starts on an
+    idle device); nothing inside a block waits for the device.
+    """
+    for _ in range(burn_in):
+        step()
+    sync(device)
+    durations: list[float] = []
+    with window or contextlib.nullcontext():
+        for _ in range(blocks):
+            start = time.perf_counter()
+            for _ in range(block_steps):
+                step()
+            sync(device)
+            durations.append(time.perf_counter() - start)
     return durations
 
 
