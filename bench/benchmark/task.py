@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from bench.benchmark import flops
+from bench.benchmark import flops, loader
 from bench.job.environment import environment, resolve_device
 from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
@@ -82,11 +82,13 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     bench = cfg.bench
     validate(bench)
     device = resolve_device(bench.device)
+    loader.check(cfg, device)
     if bench.threads:
         torch.set_num_threads(bench.threads)
     torch.manual_seed(cfg.seed)
     model: nn.Module = hydra.utils.instantiate(cfg.model)
     size = input_size(bench, model)
+    feed = loader.Feed(cfg, model.info, size, device) if bench.input == "loader" else None
     memory_format = torch.channels_last if bench.channels_last else torch.contiguous_format
     dtype = PRECISIONS[bench.precision]
     autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
@@ -96,6 +98,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         "memory_format": "channels_last" if bench.channels_last else "contiguous",
         "compile": bench.compile or "off", "steps": bench.steps, "burn_in": bench.burn_in, "repeats": bench.repeats,
         "params": flops.count_params(model, aux=False), "params_with_aux": flops.count_params(model),
+        "input": bench.input, "profiled": bench.profile,
     }
     ctx.record.update(figures)  # so a failure below still records what was tried
     try:
@@ -137,7 +140,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
             else flops.cpu_peak_tflops(peak_kind))
     memory = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda"
               else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    return {
+    result = {
         **stats,
         "step_times_s": durations,
         "repeat_means_s": repeat_means,
@@ -150,3 +153,6 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         "peak_memory_mb": memory,
         "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_max_rss",
     }
+    if feed is not None:
+        result.update(feed.measure(step, x, result, bench))
+    return result
