@@ -11,7 +11,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from bench.benchmark import flops, loader
+from bench.benchmark import flops, loader, profile
 from bench.job.environment import environment, resolve_device
 from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
@@ -83,6 +83,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     validate(bench)
     device = resolve_device(bench.device)
     loader.check(cfg, device)
+    profile.check(bench)
     if bench.threads:
         torch.set_num_threads(bench.threads)
     torch.manual_seed(cfg.seed)
@@ -155,4 +156,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     }
     if feed is not None:
         result.update(feed.measure(step, x, result, bench))
+    if bench.profile:
+        result.update(profile.attribute(model, step, make_step(model, pair, bench.mode, contextlib.nullcontext()),
+                                        result, bench, device, ctx.out_dir))
     return result
