@@ -93,6 +93,7 @@ def test_synthetic_input_records_say_so(compose_cfg, tmp_path: Path) -> None:
         (["bench.input=loader", "data=digits", "data.eval_mode=10crop"], "use data.eval_mode=center"),
         (["bench.input=loader", "data=digits", "bench.profile=true"], "it does not combine with bench.input=loader"),
         (["bench.read_latency_ms=-5"], "bench.read_latency_ms must be a non-negative number"),
+        (["bench.read_latency_ms=5"], "bench.read_latency_ms applies to the data loader: add bench.input=loader"),
     ],
 )
 def test_bad_loader_options_are_one_line_before_any_work(compose_cfg, tmp_path: Path, overrides: list[str], message: str) -> None:

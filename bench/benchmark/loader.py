@@ -48,6 +48,8 @@ def check(cfg: DictConfig, device: torch.device) -> None:
     if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0:
         raise ConfigError(f"bench.read_latency_ms must be a non-negative number of milliseconds, got {latency!r}")
     if bench.input != "loader":
+        if latency:
+            raise ConfigError("bench.read_latency_ms applies to the data loader: add bench.input=loader")
         return
     data = cfg.data
     if data.name == "synthetic":
