@@ -194,7 +194,7 @@ class Feed:
             "data_bound": end_to_end < DATA_BOUND_RATIO * model, "workers_needed": math.ceil(model / per_worker),
             "distinct_images": len(self.sampler.seen),
         }
-        print(f"Loader (data={self.name}, {self.workers} workers, decode={self.decode}): pipeline {pipeline:.1f} img/s "
+        print(f"Loader (data={self.name}, {_workers(self.workers)}, decode={self.decode}): pipeline {pipeline:.1f} img/s "
               f"({per_worker:.1f} per worker), model alone {model:.1f} img/s, end to end {end_to_end:.1f} img/s")
         print(verdict(end_to_end, model, per_worker, self.workers, figures["workers_needed"]))
         if self.sampler.handed_out > self.dataset_size:
@@ -208,8 +208,12 @@ def verdict(end_to_end: float, model: float, per_worker: float, workers: int, ne
     ratio = end_to_end / model
     if ratio < DATA_BOUND_RATIO:
         return (f"Data-bound: end to end is {ratio:.2f} x the model alone; the input pipeline limits this run. "
-                f"At {per_worker:.1f} img/s per worker, {needed} worker{'s' if needed != 1 else ''} (a core each) would feed the model "
+                f"At {per_worker:.1f} img/s per worker, {_workers(needed)} (a core each) would feed the model "
                 f"at its own speed; this run has {workers}.")
     return (f"Model-bound: end to end is {ratio:.2f} x the model alone; the model limits this run. "
-            f"At {per_worker:.1f} img/s per worker, {needed} worker{'s' if needed != 1 else ''} would feed it; "
+            f"At {per_worker:.1f} img/s per worker, {_workers(needed)} would feed it; "
             f"this run has {workers}.")
+
+
+def _workers(n: int) -> str:
+    return f"{n} worker{'' if n == 1 else 's'}"
