@@ -122,3 +122,12 @@ def test_gpu_decode_feeds_the_model_from_the_device(compose_cfg, tmp_path: Path,
                                   *loader_args(jpeg_folder, "data.decode=gpu", "data.num_workers=2")), tmp_path)
     assert record["status"] == "ok", record["error"]
     assert record["decode"] == "gpu" and record["device_type"] == "cuda" and record["pipeline_images_per_s"] > 0
+
+
+def test_an_in_memory_set_feeds_a_training_step_too(compose_cfg, tmp_path: Path) -> None:
+    record = run_task(compose_cfg(*TEST_NET, "bench=train_step", "bench.batch_size=8", "bench.steps=3", "bench.burn_in=0",
+                                  "bench.log_every=0", "bench.input=loader", "data=digits"), tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert record["data"] == "digits" and record["input_size"] == 32 and record["mode"] == "forward_backward"  # 8x8 resized up
+    # one pipeline pass (1 warm-up + 3 timed batches), three end-to-end passes (1 + 1 each): 80 reads from 1,437 images
+    assert 40 <= record["distinct_images"] <= 80 and record["pipeline_images_per_s"] > 0
