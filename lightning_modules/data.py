@@ -23,6 +23,7 @@ from .transforms import EVAL_MODES, eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 BAD_IMAGE_CHOICES = ("skip", "fail")
+DECODE_CHOICES = ("cpu", "gpu")  # where loader-mode benchmarks decode JPEGs; these loaders decode on the CPU
 
 
 class BadImageError(RuntimeError):
@@ -95,8 +96,12 @@ class ClassificationDataModule(pl.LightningDataModule):
         on_bad_image: str = "skip",
         model_info: Any = None,
         name: str | None = None,
+        decode: str = "cpu",
     ) -> None:
         super().__init__()
+        if decode not in DECODE_CHOICES:
+            raise ValueError(f"unknown data.decode {decode!r}; valid choices: {', '.join(DECODE_CHOICES)}")
+        self.decode = decode
         if eval_mode not in EVAL_MODES:
             raise ValueError(f"unknown data.eval_mode {eval_mode!r}; valid choices: {', '.join(EVAL_MODES)}")
         if on_bad_image not in BAD_IMAGE_CHOICES:

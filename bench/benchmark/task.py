@@ -15,10 +15,10 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from bench.benchmark import flops, scenarios
+from bench.benchmark import flops, loader, profile, scenarios
 from bench.benchmark.machine import machine_at_end, machine_at_start
 from bench.benchmark.timing import MODE_LABELS
-from bench.benchmark.workload import PRECISIONS, Workload, is_oom, make_step
+from bench.benchmark.workload import PRECISIONS, Workload, autocast_for, is_oom, make_step
 from bench.job.environment import environment, resolve_device
 from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
@@ -88,6 +88,8 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     bench = cfg.bench
     validate(bench)
     device = resolve_device(bench.device)
+    loader.check(cfg, device)
+    profile.check(bench)
     if bench.threads:
         torch.set_num_threads(bench.threads)
     torch.manual_seed(cfg.seed)
@@ -95,6 +97,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     size = input_size(bench, model)
     work = Workload(model, device, (model.info.in_chans, size, size), bench.mode, bench.precision,
                     bench.channels_last, OmegaConf.to_container(cfg.model, resolve=True))
+    feed = loader.Feed(cfg, model.info, size, device) if bench.input == "loader" else None
     figures: dict[str, Any] = {
         **environment(device),
         "scenario": bench.scenario, **dict.fromkeys(scenarios.SCENARIO_FIELDS),
@@ -102,6 +105,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         "memory_format": "channels_last" if bench.channels_last else "contiguous",
         "compile": bench.compile or "off", "steps": bench.steps, "burn_in": bench.burn_in, "repeats": bench.repeats,
         "params": flops.count_params(model, aux=False), "params_with_aux": flops.count_params(model),
+        "input": bench.input, "profiled": bench.profile,
         **machine_at_start(device, torch.get_num_threads()),
     }
     ctx.record.update(figures)  # so a failure below still records what was tried
@@ -120,5 +124,14 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     finally:
         figures.update(machine_at_end(device))
         ctx.record.update(figures)
-    return {**figures, **result,
-            **cost_figures(work, forward_flops, step_flops, result["images_per_s"], figures["device_name"])}
+    result = {**figures, **result,
+              **cost_figures(work, forward_flops, step_flops, result["images_per_s"], figures["device_name"])}
+    if feed is not None or bench.profile:  # more steps of the same workload, after the scenario's own timing
+        x = work.inputs(bench.batch_size)
+        step = make_step(work.model, x, bench.mode, autocast_for(device, bench.precision))
+        if feed is not None:
+            result.update(feed.measure(step, x, result, bench))
+        if bench.profile:
+            count_step = make_step(work.model, work.inputs(2), bench.mode, contextlib.nullcontext())
+            result.update(profile.attribute(work.model, step, count_step, result, bench, device, ctx.out_dir))
+    return result
