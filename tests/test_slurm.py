@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import pytest
 
+from bench.job.status import Status
 from helpers import REPO, SYNTHETIC_DATA, TEST_NET, TINY_BENCH, TINY_TRAIN, records, run_cli
 
 CLUSTER = REPO / "tools" / "slurm" / "cluster.sh"
@@ -85,10 +86,9 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def slurm_job_id(sweep: Path, job_num: int) -> str | None:
-    """The SLURM id of a sweep job: submitit names its folder `<array id>_<index>`."""
-    found = [p.name for p in (sweep / ".submitit").glob(f"*_{job_num}") if p.is_dir()]
-    return found[0] if found else None
+def slurm_job_ids(sweep: Path) -> dict[int, str]:
+    """The SLURM id of each job of a sweep: submitit names its folder `<array id>_<job index>`."""
+    return {int(p.name.split("_")[1]): p.name for p in (sweep / ".submitit").glob("*_*") if p.is_dir()}
 
 
 def sacct_state(job_id: str) -> str:
@@ -111,11 +111,15 @@ def test_scancel_mid_run_records_interrupted_and_the_sweep_still_reports(slurm: 
     log = tmp_path / "launcher.log"
     proc = start_sweep(log, *LAUNCH, *TEST_NET, *TINY_BENCH, "bench.steps=3,4,100000000",
                        f"paths.results_dir={tmp_path}", f"hydra.sweep.dir={sweep}")
-    cancelled = None
     try:
         record_2 = sweep / "2_benchmark_tiny_test" / "record.json"
-        wait_for(lambda: (read_json(record_2) or {}).get("status") == "running" or None, 240, "job 2 to start")
-        cancelled = wait_for(lambda: slurm_job_id(sweep, 2), 30, "job 2's submitit folder")
+
+        def job_2_running() -> bool | None:
+            assert proc.poll() is None, f"the sweep ended before job 2 ran:\n{log.read_text()[-4000:]}"
+            return (read_json(record_2) or {}).get("status") == Status.RUNNING or None
+
+        wait_for(job_2_running, 240, "job 2 to start")
+        cancelled = wait_for(lambda: slurm_job_ids(sweep).get(2), 30, "job 2's submitit folder")
         time.sleep(2)  # well inside the timed steps
         subprocess.run(["scancel", cancelled], check=True, timeout=30)
         proc.wait(timeout=SWEEP_TIMEOUT_S)
@@ -123,15 +127,16 @@ def test_scancel_mid_run_records_interrupted_and_the_sweep_still_reports(slurm: 
         if proc.poll() is None:  # a failed wait: leave no launcher and no job behind
             proc.kill()
             proc.wait()
-            if cancelled:
-                subprocess.run(["scancel", cancelled.split("_")[0]], timeout=30)
+            for job_id in slurm_job_ids(sweep).values():
+                subprocess.run(["scancel", job_id], timeout=30)
     assert proc.returncode == 0, log.read_text()[-4000:]
     assert sacct_state(cancelled).startswith("CANCELLED")  # SLURM's view: a real scancel
     jobs = {r["job_num"]: r for r in records(sweep)}
-    assert {n: r["status"] for n, r in jobs.items()} == {0: "ok", 1: "ok", 2: "interrupted"}
+    expected = {0: Status.OK, 1: Status.OK, 2: Status.INTERRUPTED}
+    assert {n: r["status"] for n, r in jobs.items()} == expected
     assert jobs[2]["signal"] == "SIGTERM"
     table = pd.read_csv(sweep / "report" / "summary.csv")  # the end-of-sweep report, made despite the cancel
-    assert table.set_index("job_num")["status"].to_dict() == {0: "ok", 1: "ok", 2: "interrupted"}
+    assert table.set_index("job_num")["status"].to_dict() == expected
 
 
 def test_two_task_training_job_writes_one_record(slurm: None, tmp_path: Path) -> None:
@@ -141,7 +146,7 @@ def test_two_task_training_job_writes_one_record(slurm: None, tmp_path: Path) ->
                    f"paths.results_dir={tmp_path}", f"hydra.sweep.dir={sweep}", timeout=SWEEP_TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr[-4000:]
     (record,) = records(tmp_path)  # rank 1 trained too, but only rank 0 writes
-    assert (record["status"], record["task"], record["device_count"]) == ("ok", "train", 2)
+    assert (record["status"], record["task"], record["device_count"]) == (Status.OK, "train", 2)
     # two srun tasks, each a rank of Lightning's SLURM environment (not one process spawning another)
     logs = "".join(p.read_text() for p in (sweep / ".submitit").glob("*/*_log.*"))
     assert sorted(set(re.findall(r"GLOBAL_RANK: (\d), MEMBER: \d/2", logs))) == ["0", "1"]

@@ -22,13 +22,21 @@ LOG=/var/log/slurm
 RUN=/run/slurm
 PACKAGES=(slurm-wlm slurmdbd munge mariadb-server)
 MARK="# inception-bench local cluster"
-MUNGE_PID=/run/munge/munged.pid
-MARIADB_PID=/run/mysqld/mysqld.pid
+DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)  # in start order
+declare -A PIDFILE=([munged]=/run/munge/munged.pid [mariadbd]=/run/mysqld/mysqld.pid
+                    [slurmdbd]=$RUN/slurmdbd.pid [slurmctld]=$RUN/slurmctld.pid [slurmd]=$RUN/slurmd.pid)
 
 say() { echo "slurm-cluster: $*"; }
 die() { echo "slurm-cluster: error: $*" >&2; exit 1; }
 
-alive() { [[ -s $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_of DAEMON: its pid, if its pid file names a live process of that name (a stale file's pid may be reused)
+pid_of() {
+  local pid
+  pid=$(cat "${PIDFILE[$1]}" 2>/dev/null) || return 1
+  [[ $pid =~ ^[0-9]+$ && $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]] && echo "$pid"
+}
+
+alive() { pid_of "$1" >/dev/null; }
 
 # wait_for SECONDS WHAT COMMAND...: poll COMMAND every 0.2 s until it succeeds, or fail naming the log dir
 wait_for() {
@@ -100,14 +108,14 @@ start_munge() {
     chown munge:munge /etc/munge/munge.key
     chmod 0400 /etc/munge/munge.key
   fi
-  alive "$MUNGE_PID" || runuser -u munge -- /usr/sbin/munged
+  alive munged || runuser -u munge -- /usr/sbin/munged
   wait_for 10 munged bash -c 'munge -n | unmunge'
 }
 
 start_mariadb() {
   install -d -o mysql -g mysql -m 0755 /run/mysqld
   [[ -d /var/lib/mysql/mysql ]] || mariadb-install-db --user=mysql --datadir=/var/lib/mysql --skip-test-db >/dev/null
-  if ! alive "$MARIADB_PID"; then
+  if ! alive mariadbd; then
     # no TCP port: slurmdbd reaches it through the socket in /run/mysqld
     setsid /usr/sbin/mariadbd --user=mysql --skip-networking >>"$LOG/mariadb.log" 2>&1 </dev/null &
   fi
@@ -123,20 +131,19 @@ ctld_up() { scontrol ping | grep -q UP; }
 node_ready() { [[ $(sinfo -h -n "$HOST" -o %t) =~ ^(idle|mix|alloc) ]]; }
 
 start_slurm() {
-  alive "$RUN/slurmdbd.pid" || slurmdbd
+  alive slurmdbd || slurmdbd
   wait_for 30 slurmdbd sacctmgr -n list cluster
   sacctmgr -n -P list cluster format=cluster | grep -qx "$CLUSTER" || sacctmgr -i add cluster "$CLUSTER" >/dev/null
-  alive "$RUN/slurmctld.pid" || slurmctld
+  alive slurmctld || slurmctld
   wait_for 30 slurmctld ctld_up
-  alive "$RUN/slurmd.pid" || slurmd
+  alive slurmd || slurmd
   wait_for 30 "node $HOST" node_ready
 }
 
-# stop PIDFILE NAME: SIGTERM, then SIGKILL if it is still there after 20 s
+# stop DAEMON: SIGTERM, then SIGKILL if it is still there after 20 s
 stop() {
-  local pidfile=$1 name=$2 pid i
-  alive "$pidfile" || return 0
-  pid=$(cat "$pidfile")
+  local name=$1 pid i
+  pid=$(pid_of "$name") || return 0
   kill -TERM "$pid"
   for ((i = 0; i < 100; i++)); do
     kill -0 "$pid" 2>/dev/null || { say "stopped $name"; return 0; }
@@ -147,7 +154,7 @@ stop() {
 }
 
 stop_slurm() {
-  if alive "$RUN/slurmctld.pid"; then
+  if alive slurmctld; then
     local jobs
     jobs=$(squeue -h -o %A 2>/dev/null || true)
     if [[ -n $jobs ]]; then
@@ -157,9 +164,9 @@ stop_slurm() {
       wait_for 30 "job cancellation" bash -c '[[ -z $(squeue -h -o %A) ]]'
     fi
   fi
-  stop "$RUN/slurmd.pid" slurmd
-  stop "$RUN/slurmctld.pid" slurmctld
-  stop "$RUN/slurmdbd.pid" slurmdbd
+  stop slurmd
+  stop slurmctld
+  stop slurmdbd
 }
 
 up() {
@@ -180,19 +187,14 @@ up() {
 down() {
   ((EUID == 0)) || die "run as root"
   stop_slurm
-  if alive "$MARIADB_PID"; then
-    mariadb-admin shutdown 2>/dev/null || stop "$MARIADB_PID" mariadbd
-    say "stopped mariadbd"
-  fi
-  stop "$MUNGE_PID" munged
+  stop mariadbd
+  stop munged
 }
 
 status() {
-  local name pidfile state=0
-  for name in munged:$MUNGE_PID mariadbd:$MARIADB_PID slurmdbd:$RUN/slurmdbd.pid \
-              slurmctld:$RUN/slurmctld.pid slurmd:$RUN/slurmd.pid; do
-    pidfile=${name#*:}
-    if alive "$pidfile"; then echo "${name%%:*}: up (pid $(cat "$pidfile"))"; else echo "${name%%:*}: down"; state=1; fi
+  local name pid state=0
+  for name in "${DAEMONS[@]}"; do
+    if pid=$(pid_of "$name"); then echo "$name: up (pid $pid)"; else echo "$name: down"; state=1; fi
   done
   ((state)) || sinfo
   return $state
