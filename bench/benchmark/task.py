@@ -110,7 +110,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         if bench.compile:
             model = torch.compile(model, mode=None if bench.compile == "default" else bench.compile)
         x = torch.randn(bench.batch_size, *shape, device=device).to(memory_format=memory_format)
-        step = make_step(model, x, bench.mode, autocast)
+        step = ctx.counting(make_step(model, x, bench.mode, autocast))  # steps done: an interrupted record says how far
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         durations: list[float] = []
