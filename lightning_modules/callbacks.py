@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 CURVE_KEYS = {"train_loss": "train/loss_epoch", "train_top1": "train/top1", "val_loss": "val/loss",
               "val_top1": "val/top1", "val_top5": "val/top5", "images_per_s": "train/images_per_s"}
@@ -120,3 +121,7 @@ class StopAtStepEnd(Callback):
 
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         self.guard.undefer()
+        # Lightning's own SIGTERM stop, raised at a training step's end before this callback saw the signal:
+        # the state there is a step's end too
+        if isinstance(exception, SIGTERMException) and trainer.training:
+            trainer.save_checkpoint(self.checkpoint, weights_only=False)

@@ -9,11 +9,18 @@ import subprocess
 import time
 from pathlib import Path
 
+import lightning.pytorch as pl
 import pandas as pd
 import pytest
 import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from bench.job.signals import StopGuard, StopSignal
+from lightning_modules.callbacks import StopAtStepEnd
+from lightning_modules.classifier import ClassifierModule
+from lightning_modules.data import SyntheticDataModule
+from tiny_net import TinyInception
 from helpers import SYNTHETIC_DATA, TEST_NET, TINY_TRAIN, WANDB_CLI, read_if_written, records, run_cli, start_cli, wait_until
 
 # a benchmark that runs until it is stopped, saying how far it got every 10 steps
@@ -58,6 +65,36 @@ def test_a_deferred_stop_waits_for_the_task_or_is_forced_after_the_grace_time() 
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(10)  # a task stuck where it never reaches its next step end
     assert 0.3 <= time.monotonic() - start < 5
+
+
+class SigtermAtStep(Callback):
+    """Sends this process SIGTERM at the end of step ``step``, after ``StopAtStepEnd`` has looked for one."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_training_saves_its_step_end_whoever_sees_the_signal_first(tmp_path: Path, late: bool) -> None:
+    """A SIGTERM seen by StopAtStepEnd at the step's end, or first by Lightning's own SIGTERM stop (which raises at
+    the step's end, after the callbacks): either way the checkpoint holds that step."""
+    net = TinyInception(num_classes=10)
+    module = ClassifierModule(net, optim={"optimizer": {"_target_": "torch.optim.SGD", "lr": 0.1}}, num_classes=10)
+    data = SyntheticDataModule(num_classes=10, batch_size=8, input_size=16, image_size=16, train_size=64, val_size=8)
+    with StopGuard() as guard:
+        stop = StopAtStepEnd(guard, tmp_path / "last.ckpt")
+        kill = SigtermAtStep(3)
+        trainer = pl.Trainer(accelerator="cpu", max_epochs=5, logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False,
+                             callbacks=[stop, kill] if late else [kill, stop])
+        with pytest.raises((StopSignal, SIGTERMException)):
+            trainer.fit(module, datamodule=data)
+    assert guard.pending.name == "SIGTERM" and trainer.global_step == 3
+    assert torch.load(tmp_path / "last.ckpt", weights_only=True)["global_step"] == 3
 
 
 # ---------------------------------------------------------------------------------- whole jobs through run.py

@@ -129,3 +129,9 @@ def child_main(spec_dir: str) -> None:
 
 if __name__ == "__main__":
     child_main(sys.argv[1])
+    # the record is final and W&B closed: skip the interpreter's teardown (seconds of torch's on a busy CPU,
+    # which a scheduler's grace time before SIGKILL would rather spend on the parent)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
