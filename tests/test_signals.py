@@ -130,11 +130,12 @@ def test_slurm_signals_interrupt_a_benchmark_with_or_without_isolation(tmp_path:
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_a_sweep_records_every_job_and_still_reports(tmp_path: Path) -> None:
+@pytest.mark.parametrize("isolate", ["auto", "false"])
+def test_ctrl_c_in_a_sweep_records_every_job_and_still_reports(tmp_path: Path, isolate: str) -> None:
     """The basic launcher runs jobs one after another in one process: the stopped job and the ones after it are
     recorded ``interrupted``, the sweep returns normally and writes its report."""
     output = tmp_path / "output.txt"
-    proc = start_cli("-m", *ENDLESS_BENCH, "isolate=false", f"paths.results_dir={tmp_path}", "bench.batch_size=1,2,3",
+    proc = start_cli("-m", *ENDLESS_BENCH, f"isolate={isolate}", f"paths.results_dir={tmp_path}", "bench.batch_size=1,2,3",
                      output=output)
     wait_until(lambda: "step 10," in output.read_text(), 180, "the first job's progress", proc)
     os.killpg(proc.pid, signal.SIGINT)

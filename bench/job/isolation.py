@@ -5,8 +5,8 @@ they would take the launcher's process (the basic launcher, a joblib worker) and
 it. Here the job runs in a fresh ``python`` (``python -m bench.job.isolation <spec dir>``: no fork of a
 process holding torch threads) that writes the normal record; the parent waits for it and, when it
 died before writing a final status, writes ``killed`` with the signal or exit code and the child's peak
-memory (``wait4``'s rusage). Stop signals reach the parent are passed on to the child, which stops
-cleanly (``signals``); the child's output goes to the same terminal and log file.
+memory (``wait4``'s rusage). Stop signals that reach the parent are passed on to the child, which
+stops cleanly (``signals``); the child's output goes to the same terminal and log file.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.job.lifecycle import TaskFn, interrupted_fields, run_job
-from bench.job.record import RECORD_FILE, new_record, read_record, write_record
-from bench.job.signals import ForwardSignals, StopSignal
+from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record, write_record
+from bench.job.signals import ForwardSignals, StopSignal, stopped_by
 from bench.job.status import Status
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,8 @@ def _child_env() -> dict[str, str]:
 
 def run_isolated(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any]:
     """Run ``task`` like ``run_job`` does, in a child process; returns the final record, whatever became of the child."""
+    if stopped_by() and is_multirun():  # the sweep was stopped: run_job records this job without starting it
+        return run_job(cfg, out_dir, task)
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".job-spec-", dir=out_dir) as spec_dir:
