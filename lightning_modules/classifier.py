@@ -14,6 +14,7 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from bench.job.errors import TaskFailure
+from bench.job.status import Status
 
 
 class ClassifierModule(pl.LightningModule):
@@ -60,9 +61,9 @@ class ClassifierModule(pl.LightningModule):
             metric(scores, y)
             self.log(f"{stage}/top{k}", metric, on_step=False, on_epoch=True, prog_bar=k == 1)
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor | None:
-        x, y, skipped = batch
-        self.skipped_images += int(skipped)
+    def training_step(self, batch: tuple[Any, ...], batch_idx: int) -> torch.Tensor | None:
+        x, y, bad = batch  # bad: the unreadable images the batch left out (lightning_modules.data.BadImage)
+        self.skipped_images += len(bad)
         if len(y) == 0:
             return None  # every image of the batch was unreadable
         logits, loss = self.loss(self.net(x), y)
@@ -93,14 +94,14 @@ class ClassifierModule(pl.LightningModule):
         bad = self.trainer.strategy.reduce_boolean_decision(not bool(torch.isfinite(loss)), all=False)
         if bad:
             raise TaskFailure(
-                "diverged",
+                Status.DIVERGED,
                 f"training loss became {loss.item()} at step {self.global_step} (epoch {self.current_epoch}); "
                 "lower optim.optimizer.lr, add warm-up (optim.schedule.warmup_epochs) or clip gradients",
             )
 
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        x, y, skipped = batch
-        self.skipped_images += int(skipped)
+    def validation_step(self, batch: tuple[Any, ...], batch_idx: int) -> None:
+        x, y, bad = batch
+        self.skipped_images += len(bad)
         if len(y) == 0:
             return
         probs = self.predict_proba(x)
@@ -115,7 +116,7 @@ class ClassifierModule(pl.LightningModule):
         saved = checkpoint.get("hyper_parameters", {}).get("model_name")
         if saved != self.hparams.model_name:
             raise TaskFailure(
-                "error", f"checkpoint was trained with model {saved!r}, not {self.hparams.model_name!r}; "
+                Status.ERROR, f"checkpoint was trained with model {saved!r}, not {self.hparams.model_name!r}; "
                 f"pass model={saved} or another ckpt_path",
             )
         self.skipped_images = checkpoint.get("skipped_images", 0)

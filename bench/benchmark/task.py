@@ -7,6 +7,7 @@ figures (GMACs/image, achieved TFLOP/s, utilisation) of whatever throughput the 
 from __future__ import annotations
 
 import contextlib
+import logging
 import resource
 from typing import Any
 
@@ -24,6 +25,7 @@ from bench.job.errors import ConfigError, TaskFailure, check_choice, check_posit
 from bench.job.record import JobContext
 from bench.job.status import Status
 
+log = logging.getLogger(__name__)
 COMPILE_MODES = (False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
@@ -94,9 +96,12 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         torch.set_num_threads(bench.threads)
     torch.manual_seed(cfg.seed)
     model: nn.Module = hydra.utils.instantiate(cfg.model)
+    if getattr(model, "aux_weights_loaded", True) is False:  # only zoo nets with aux heads say False
+        model.drop_aux_heads()
+        log.info("model.weights has no aux-head weights: aux heads dropped (the benchmark times the network without them)")
     size = input_size(bench, model)
     work = Workload(model, device, (model.info.in_chans, size, size), bench.mode, bench.precision,
-                    bench.channels_last, OmegaConf.to_container(cfg.model, resolve=True))
+                    bench.channels_last, OmegaConf.to_container(cfg.model, resolve=True), on_step=ctx.advance)
     feed = loader.Feed(cfg, model.info, size, device) if bench.input == "loader" else None
     figures: dict[str, Any] = {
         **environment(device),

@@ -68,6 +68,7 @@ class Workload:
     precision: str
     channels_last: bool
     model_cfg: dict[str, Any] = field(default_factory=dict)  # to rebuild the model in a probe process
+    on_step: Callable[[], None] = lambda: None  # progress: steps / queries done (an interrupted record says how far)
 
     @property
     def memory_format(self) -> torch.memory_format:
@@ -77,7 +78,13 @@ class Workload:
         return torch.randn(batch, *self.shape, device=self.device).to(memory_format=self.memory_format)
 
     def step(self, batch: int) -> Callable[[], Any]:
-        return make_step(self.model, self.inputs(batch), self.mode, autocast_for(self.device, self.precision))
+        step = make_step(self.model, self.inputs(batch), self.mode, autocast_for(self.device, self.precision))
+
+        def counted() -> Any:
+            out = step()
+            self.on_step()
+            return out
+        return counted
 
     def serve_fn(self, max_batch: int) -> Callable[[int], None]:
         """``serve(n)``: run the first ``n`` of ``max_batch`` preallocated queries and wait for the device.
@@ -91,4 +98,5 @@ class Workload:
             with torch.inference_mode(), autocast:
                 self.model(x[:n])
             synchronize(self.device)
+            self.on_step()
         return serve

@@ -31,21 +31,29 @@ def check_positive(option: str, value: object) -> None:
 
 
 def config_error_from(exc: BaseException) -> ConfigError | None:
-    """The one place that turns a Hydra instantiation error into the one-line message it deserves.
+    """The one place that turns a config or Hydra instantiation error into the one-line message it deserves.
 
-    Hydra wraps a constructor's exception in ``InstantiationException`` whose text repeats the target
-    path and context; a ``ValueError``/``TypeError`` from a constructor is the constructor rejecting an
-    option, so its own first line is the message. Returns None for anything that is not a bad option.
+    - a ``ConfigError`` raised under Hydra's or OmegaConf's wrapping (a constructor's check, a resolver's) is
+      the message itself (OmegaConf keeps the resolver's exception only as ``__context__``);
+    - Hydra wraps a constructor's exception in ``InstantiationException`` whose text repeats the target path
+      and context; a ``ValueError``/``TypeError`` from a constructor is the constructor rejecting an option,
+      so its own first line is the message;
+    - any other OmegaConf error (an unknown key, a value of the wrong type) is one line too.
+    Returns None for anything that is not a bad option.
     """
     from hydra.errors import InstantiationException
+    from omegaconf.errors import OmegaConfBaseException
 
-    if isinstance(exc, ConfigError):
-        return exc
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, ConfigError):
+            return link
+        link = link.__cause__ or (link.__context__ if isinstance(link, OmegaConfBaseException) else None)
+    if isinstance(exc, OmegaConfBaseException):
+        return ConfigError(str(exc).splitlines()[0])
     if not isinstance(exc, InstantiationException):
         return None
     cause = exc.__cause__
-    if isinstance(cause, ConfigError):
-        return cause
     if cause is None or isinstance(cause, (ValueError, TypeError, ImportError, AttributeError)):
         text = str(cause if cause is not None else exc)
         return ConfigError(text.splitlines()[0] if text else type(cause).__name__)

@@ -11,6 +11,7 @@ import math
 import os
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -20,7 +21,9 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
 from bench.job.status import Status
 
 RECORD_FILE = "record.json"
@@ -29,11 +32,28 @@ SCHEMA_VERSION = 1
 
 @dataclass
 class JobContext:
-    """What a task function gets besides the config: where to write, and the job's W&B run (or None)."""
+    """What a task function gets besides the config: where to write, the job's W&B run (or None), its stop guard.
+
+    ``step`` is the job's progress (steps done): an interrupted record reports it as ``step_reached``.
+    """
 
     out_dir: Path
     record: dict[str, Any]
     wandb_run: Any = None
+    guard: Any = None  # the job's signals.StopGuard (None outside the life cycle)
+    step: int | None = None
+
+    def advance(self) -> None:
+        """One more step done."""
+        self.step = (self.step or 0) + 1
+
+    def counting(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """``fn`` that counts its calls in ``step``."""
+        def counted() -> Any:
+            out = fn()
+            self.advance()
+            return out
+        return counted
 
 
 def is_multirun() -> bool:
@@ -57,6 +77,14 @@ def hydra_job_identity(cfg: DictConfig) -> dict[str, Any]:
     }
 
 
+def _config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config; as written where it does not resolve (the job then fails naming the key)."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException:
+        return OmegaConf.to_container(cfg, resolve=False)
+
+
 def new_record(cfg: DictConfig, task: str) -> dict[str, Any]:
     """Identity and configuration of a job; environment and figures are added by the task."""
     model = cfg.get("model") or {}
@@ -69,8 +97,9 @@ def new_record(cfg: DictConfig, task: str) -> dict[str, Any]:
         "error": None,
         "model": model.get("name"),
         "data": (cfg.get("data") or {}).get("name"),
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": _config(cfg),
         **hydra_job_identity(cfg),
+        **liveness_fields(cfg.get("heartbeat_interval_s") or HEARTBEAT_INTERVAL_S),
     }
 
 

@@ -1,8 +1,14 @@
-"""task=train and task=eval: Lightning fit / validate of a ``ClassifierModule``, summarised for the record."""
+"""task=train and task=eval: Lightning fit / validate of a ``ClassifierModule``, summarised for the record.
+
+Every checkpoint is read weights-only (``ckpt_path`` for resume and eval, through Lightning's own restore):
+a file whose pickle would run code is refused with one line and nothing of it runs.
+"""
 from __future__ import annotations
 
 import logging
+import pickle
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -12,74 +18,43 @@ import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from bench.job.environment import environment
-from bench.job.errors import ConfigError, TaskFailure
+from bench.job.errors import ConfigError, check_choice
 from bench.job.record import JobContext
+from bench.job.signals import StopSignal
+from bench.reference import RETHINKING_TABLE3, table3_fields
+from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd
 
 log = logging.getLogger(__name__)
-CURVE_KEYS = {"train_loss": "train/loss_epoch", "train_top1": "train/top1", "val_loss": "val/loss",
-              "val_top1": "val/top1", "val_top5": "val/top5", "images_per_s": "train/images_per_s"}
 
 # hydra overrides a relaunched rank must not repeat: the sweep's, and those Lightning appends itself
 RELAUNCH_DROPPED = r"hydra(\.mode|\.sweep|\.sweeper|\.launcher|/sweeper|/launcher|\.run\.dir|\.job\.name|\.output_subdir)"
-
-
-class EpochRecorder(Callback):
-    """Per-epoch curves (kept in checkpoints, so a resumed run keeps its history) and train throughput."""
-
-    def __init__(self) -> None:
-        self.curves: dict[str, list[Any]] = {"epoch": [], "lr": [], **{k: [] for k in CURVE_KEYS}}
-        self.images = 0
-        self.seconds = 0.0
-        self._t0 = self._n = 0.0
-
-    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._t0, self._n = time.perf_counter(), 0
-
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._n += len(batch[1]) * trainer.world_size
-
-    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        seconds = time.perf_counter() - self._t0
-        self.images, self.seconds = self.images + self._n, self.seconds + seconds
-        pl_module.log("train/images_per_s", self._n / max(seconds, 1e-9), sync_dist=False)
-        metrics = trainer.callback_metrics
-        self.curves["epoch"].append(trainer.current_epoch)
-        self.curves["lr"].append(trainer.optimizers[0].param_groups[0]["lr"])
-        for key, name in CURVE_KEYS.items():  # accuracies in %, as in the record
-            value = _scalar(metrics.get(name))
-            self.curves[key].append(100 * value if value is not None and "top" in key else value)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"curves": self.curves, "images": self.images, "seconds": self.seconds}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.curves, self.images, self.seconds = state_dict["curves"], state_dict["images"], state_dict["seconds"]
-
-
-def _scalar(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
-def build_module(cfg: DictConfig) -> tuple[pl.LightningModule, pl.LightningDataModule]:
-    """The net from ``cfg.model``, its ``ClassifierModule`` and the DataModule sized for it."""
+def build_module(cfg: DictConfig, drop_aux: bool = False) -> tuple[pl.LightningModule, pl.LightningDataModule]:
+    """The net from ``cfg.model``, its ``ClassifierModule`` and the DataModule sized for it.
+
+    ``model.weights`` without aux-head weights: the aux heads are dropped when ``drop_aux`` (evaluation does
+    not use them), else they start from their initialisation (training).
+    """
     from lightning_modules.classifier import ClassifierModule
 
-    try:
-        net = instantiate(cfg.model)
-        datamodule = instantiate(cfg.data, model_info=getattr(net, "info", None))
-    except Exception as exc:  # Hydra wraps a constructor's ValueError; keep the one line that explains it
-        cause = exc.__cause__ or exc
-        if isinstance(cause, (ValueError, TypeError)):
-            raise ConfigError(str(cause).splitlines()[0]) from exc
-        raise
+    net = instantiate(cfg.model)
+    if getattr(net, "aux_weights_loaded", True) is False:  # only zoo nets with aux heads say False
+        if drop_aux:
+            net.drop_aux_heads()
+            log.info("model.weights has no aux-head weights: aux heads dropped (evaluation does not use them)")
+        else:
+            log.info("model.weights has no aux-head weights: aux heads start from their initialisation")
+    datamodule = instantiate(cfg.data, model_info=getattr(net, "info", None))
     opts = cfg.get("classifier") or {}
     module = ClassifierModule(
         net, optim=_container(cfg.optim), num_classes=int(cfg.data.num_classes),
@@ -131,65 +106,96 @@ def _figures(metrics: dict[str, Any], num_classes: int) -> dict[str, Any]:
             "loss": float(metrics["val/loss"])}
 
 
-def _reraise_data_error(exc: BaseException) -> None:
-    """A loader worker wraps its exception in a traceback text; surface the one line naming the file."""
-    found = re.search(r"BadImageError: (.+)", str(exc))
-    if found:
-        raise TaskFailure("error", found.group(1)) from exc
+def refused_checkpoint(path: str | Path, exc: pickle.UnpicklingError) -> ConfigError:
+    """The one line for a checkpoint that is not weights-only (torch refused it before running any of it)."""
+    found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
+    calls = f" (its pickle would call {found.group(1)})" if found else ""
+    return ConfigError(f"refused checkpoint {path}: not weights-only{calls}; none of it was run. Only tensors and plain "
+                       "containers are loaded: re-save it as a state_dict of tensors if you trust its source")
+
+
+def newest_last(ckpt_dir: Path) -> Path | None:
+    """What ``ckpt_path=last`` resumes: the newest ``last*.ckpt`` (epoch end, every N steps, or a stop signal's)."""
+    return max(ckpt_dir.glob("last*.ckpt"), key=lambda p: p.stat().st_mtime, default=None)
+
+
+def resolve_ckpt_path(ckpt_path: str | None, ckpt_dir: Path) -> Path | None:
+    """``last``: this job dir's newest ``last*.ckpt`` (None: no checkpoint yet); a path: the file, checked."""
+    if not ckpt_path:
+        return None
+    if ckpt_path == "last":
+        found = newest_last(ckpt_dir)
+        if found is None:
+            log.warning("ckpt_path=last but %s has no last*.ckpt: starting from scratch", ckpt_dir)
+        return found
+    if not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path {ckpt_path!r} is not a file; give `last` (this job dir's last.ckpt) or a .ckpt path")
+    return Path(ckpt_path)
 
 
 def _ablation_fields(cfg: DictConfig) -> dict[str, Any]:
-    """An ablation row's identity and the paper's figures for it (conf/ablation/), as flat record fields."""
-    return _container(cfg.get("ablation")) or {}
+    """An ablation row's identity (conf/ablation/) and the paper's figures for it (bench.reference), as record fields."""
+    ablation = cfg.get("ablation")
+    if not ablation:
+        return {}
+    check_choice("ablation.row", ablation.row, RETHINKING_TABLE3)
+    return table3_fields(ablation.row)
 
 
 def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
-    """Fit, then validate the best checkpoint; ``ckpt_path=last`` (or a path) resumes."""
+    """Fit, then validate the best checkpoint; ``ckpt_path=last`` (or a path) resumes; a stop signal saves ``last.ckpt``."""
     ctx.record.update(_ablation_fields(cfg))  # a failed row still shows in the report beside the paper's figures
     pl.seed_everything(cfg.seed, workers=True)
     module, datamodule = build_module(cfg)
     opts = cfg.get("classifier") or {}
     ckpt_dir = ctx.out_dir / "checkpoints"
     recorder = EpochRecorder()
+    best = BestCheckpoint(dirpath=ckpt_dir, filename="best-epoch{epoch:03d}", monitor="val/top1", mode="max",
+                          save_last=True, auto_insert_metric_name=False,
+                          # at train-epoch end (after validation and after EpochRecorder): the epoch's curves are in it
+                          save_on_train_epoch_end=True)
     callbacks: list[Callback] = [
-        # saved at train-epoch end (after validation and after EpochRecorder), so the epoch's curves are in it
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best-epoch{epoch:03d}", monitor="val/top1", mode="max", save_last=True,
-                        auto_insert_metric_name=False,
-                        save_on_train_epoch_end=True),
+        best,
         # every N steps too, as last-step.ckpt: `ckpt_path=last` takes the newest last*.ckpt, so a killed run
         # resumes mid-epoch
         ModelCheckpoint(dirpath=ckpt_dir, filename="last-step", save_top_k=1, enable_version_counter=False,
                         every_n_train_steps=int(opts.get("checkpoint_every_n_steps") or 0) or None),
         recorder,
     ]
+    if ctx.guard is not None:
+        callbacks.append(StopAtStepEnd(ctx.guard, ckpt_dir / "last.ckpt"))
     if opts.get("ema_decay"):
         callbacks.append(EMAWeightAveraging(decay=float(opts.ema_decay)))
     trainer = build_trainer(cfg, ctx, callbacks)
     prepare_ddp_relaunch(ctx.out_dir)
-    ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and ckpt_path != "last" and not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path {ckpt_path!r} is not a file; give `last` (this job dir's last.ckpt) or a .ckpt path")
-    if ckpt_path == "last" and not list(ckpt_dir.glob("last*.ckpt")):
-        log.warning("ckpt_path=last but %s has no last*.ckpt: starting from scratch", ckpt_dir)
-        ckpt_path = None
+    resume = resolve_ckpt_path(cfg.get("ckpt_path"), ckpt_dir)
+    ctx.record["resumed_from"] = str(resume) if resume else None
     start = time.perf_counter()
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
-        wall = time.perf_counter() - start
-        best = callbacks[0].best_model_path or None
-        history = recorder.state_dict()  # validate(ckpt_path=best) reloads the callbacks' state of the best epoch
-        final = trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=False)[0]
-    except Exception as exc:
-        _reraise_data_error(exc)
-        raise
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise refused_checkpoint(resume, exc) from None
+    except (StopSignal, SIGTERMException) as exc:  # Lightning's own SIGTERM stop (at an epoch end) is ours too
+        ctx.step = trainer.global_step
+        last = newest_last(ckpt_dir)
+        ctx.record["checkpoint"] = str(last) if last else None
+        if isinstance(exc, StopSignal):
+            raise
+        pending = ctx.guard.pending if ctx.guard is not None else None
+        raise pending or StopSignal(signal.SIGTERM) from None
+    wall = time.perf_counter() - start
+    # validate(ckpt_path=best) reloads the callbacks' state of the best epoch: read them first
+    history, best_path, best_epoch = recorder.state_dict(), best.best_model_path or None, best.best_epoch
+    final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
     skipped = int(trainer.strategy.reduce(torch.tensor(float(module.skipped_images)), reduce_op="sum"))
-    best_epoch = int(re.search(r"best-epoch(\d+)", best).group(1)) if best else None
     return {
         **_figures(final, int(cfg.data.num_classes)),
+        "num_classes": int(cfg.data.num_classes),
+        "eval_mode": datamodule.eval_mode,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_epoch": best_epoch,
-        "checkpoint": best,
+        "checkpoint": best_path,
         "train_time_s": wall,
         "images_per_s": history["images"] / history["seconds"] if history["seconds"] else None,
         "skipped_images": skipped,
@@ -198,25 +204,22 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
 
 
 def run_eval(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
-    """Top-1/top-5 of a checkpoint (``ckpt_path``) or of imported weights (``model.weights=...``)."""
-    module, datamodule = build_module(cfg)
+    """Top-1/top-5 of a checkpoint (``ckpt_path``, restored by Lightning) or of imported weights (``model.weights=...``)."""
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path:
-        if not Path(ckpt_path).is_file():
-            raise ConfigError(f"ckpt_path {ckpt_path!r} is not a file")
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        module.on_load_checkpoint(checkpoint)  # names the model a checkpoint of another model was trained with
-        module.load_state_dict(checkpoint["state_dict"])
-    elif not cfg.model.get("weights"):
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise ConfigError(f"ckpt_path {ckpt_path!r} is not a file")
+    if not ckpt_path and not cfg.model.get("weights"):
         raise ConfigError("task=eval needs ckpt_path=<.ckpt> or model.weights=<timm/torchvision weights>")
+    module, datamodule = build_module(cfg, drop_aux=True)
     trainer = build_trainer(cfg, ctx, [])
     start = time.perf_counter()
     try:
-        metrics = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
-    except Exception as exc:
-        _reraise_data_error(exc)
-        raise
+        metrics = trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path or None, verbose=False,
+                                   weights_only=True)[0]
+    except pickle.UnpicklingError as exc:
+        raise refused_checkpoint(ckpt_path, exc) from None
     seconds = time.perf_counter() - start
     n_images = len(datamodule.val_set)
-    return {**_figures(metrics, int(cfg.data.num_classes)), "eval_mode": datamodule.eval_mode,
+    return {**_figures(metrics, int(cfg.data.num_classes)), "num_classes": int(cfg.data.num_classes),
+            "eval_mode": datamodule.eval_mode,
             "eval_time_s": seconds, "images_per_s": n_images / seconds, "val_images": n_images}
