@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from bench.job.status import Status
 from bench.reference import RETHINKING_TABLE3, TF_BOOK, paper_figures
 from bench.report import speed
 from bench.report.curves import TARGET_CURVE, curves, time_to_target
@@ -25,8 +26,9 @@ Spec = dict[str, Any]
 LOG2 = math.log10(2)   # a log axis ticked at powers of two (batch sizes)
 MAX_PROFILES = 6       # per-module bar charts: the newest profiled runs, one chart each
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-STATUS_COLORS = {"ok": "#2a9d55", "running": "#3b7dd8", "dead": "#7f7f7f", "killed": "#8b1a1a",
-                 "interrupted": "#e08a1e", "error": "#d62728", "oom": "#9467bd", "diverged": "#c71585"}
+STATUS_COLORS = {Status.OK: "#2a9d55", Status.RUNNING: "#3b7dd8", Status.DEAD: "#7f7f7f", Status.KILLED: "#8b1a1a",
+                 Status.INTERRUPTED: "#e08a1e", Status.ERROR: "#d62728", Status.OOM: "#9467bd",
+                 Status.DIVERGED: "#c71585"}
 
 
 def esc(text: Any) -> str:
