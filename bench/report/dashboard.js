@@ -3,6 +3,7 @@
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("report-data").textContent);
+  let DETAIL = null;  // every field of every record: parsed when a runs-table row is first expanded
   const FILTERS = Object.keys(DATA.filters);
   const N = DATA.hover.length;
   const ARRAYS = ["x", "y", "customdata", "text", "hovertext"];  // per-point arrays a filter shortens
@@ -68,7 +69,7 @@
       observer.unobserve(e.target);
       render(byId[e.target.id]);
     }
-  }, {rootMargin: "600px"});
+  }, {rootMargin: "100px"});
 
   function drawAll() {  // e.g. before printing or a full-page screenshot: every plot and table laid out
     document.body.classList.add("all-shown");
@@ -120,12 +121,13 @@
   function toggleDetail(tr) {
     const next = tr.nextElementSibling;
     if (next && next.classList.contains("detail")) { next.remove(); return; }
-    const row = DATA.detail.rows[Number(tr.dataset.r)], detail = document.createElement("tr");
+    if (!DETAIL) DETAIL = JSON.parse(document.getElementById("report-detail").textContent);  // on first use
+    const row = DETAIL.rows[Number(tr.dataset.r)], detail = document.createElement("tr");
     detail.className = "detail";
     const cell = detail.insertCell();
     cell.colSpan = tr.cells.length;
     const list = document.createElement("dl");
-    DATA.detail.keys.forEach((k, i) => {
+    DETAIL.keys.forEach((k, i) => {
       if (row[i] === "") return;
       const dt = document.createElement("dt"), dd = document.createElement("dd");
       dt.textContent = k;

@@ -145,8 +145,7 @@ def render_dashboard(report: Report) -> str:
     if report.skipped:
         items = "".join(f"<li>{html.escape(s)}</li>" for s in report.skipped)
         parts.append(f"<section><h2>Skipped records (unreadable)</h2><ul>{items}</ul></section>")
-    data = {"filters": filter_data(records), "hover": hover_labels(records), "detail": detail_data(records),
-            "plots": plots}
+    data = {"filters": filter_data(records), "hover": hover_labels(records), "plots": plots}
     made = datetime.now(timezone.utc).isoformat(timespec="seconds")
     css = ASSETS.joinpath("dashboard.css").read_text(encoding="utf-8")
     js = ASSETS.joinpath("dashboard.js").read_text(encoding="utf-8")
@@ -159,5 +158,6 @@ def render_dashboard(report: Report) -> str:
         f'<main>{"".join(parts)}</main>'
         f"<script>{get_plotlyjs()}</script>"
         f'<script id="report-data" type="application/json">{script_json(data)}</script>'
+        f'<script id="report-detail" type="application/json">{script_json(detail_data(records))}</script>'
         f"<script>{js}</script></body></html>"
     )
