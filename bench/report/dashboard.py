@@ -79,13 +79,19 @@ def hover_labels(records: pd.DataFrame) -> list[str]:
     return labels
 
 
+def _exact(value: Any) -> str:
+    """A detail cell: the value as recorded (floats in full), a list or dict as its length."""
+    if isinstance(value, (list, dict)):
+        return f"[{len(value)} items]"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
 def detail_data(records: pd.DataFrame) -> dict[str, Any]:
-    """Every scalar field of each record (lists as their length): a runs-table row's expandable detail."""
+    """Every field of each record, exact: a runs-table row's expandable detail."""
     keys = sorted(c for c in records.columns if not c.startswith("_"))
-    rows = []
-    for row in records[keys].itertuples(index=False):
-        rows.append([f"[{len(v)} items]" if isinstance(v, (list, dict)) else cell_text(v) for v in row])
-    return {"keys": keys, "rows": rows}
+    return {"keys": keys, "rows": [[_exact(v) for v in row] for row in records[keys].itertuples(index=False)]}
 
 
 # ------------------------------------------------------------------------------------------ the page

@@ -19,7 +19,7 @@ from bench.reference import RETHINKING_TABLE3, TF_BOOK, paper_figures
 from bench.report import speed
 from bench.report.curves import TARGET_CURVE, curves, time_to_target
 from bench.report.records import Report
-from bench.report.sections import devices_text
+from bench.report.sections import SECTIONS, devices_text
 from bench.report.tables import accuracy_label, cell_text
 
 Spec = dict[str, Any]
@@ -251,18 +251,23 @@ def time_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
 
 
 def seed_pair_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
-    pairs = speed.seed_pair_table(report, records)
+    pairs = next(s for s in SECTIONS if s.key == "seed_pairs").built_tables(report)[0][1]  # the table shown below
     if pairs.empty:
         return []
-    data = [{"type": "scatter", "mode": "lines", "name": "time ratio = FLOP ratio", "x": [0, 1], "y": [0, 1],
+    top = max(pairs["flop_ratio"].max(), pairs["time_ratio"].max()) * 1.1
+    data = [{"type": "scatter", "mode": "lines", "name": "time saved = FLOPs saved", "x": [0, top], "y": [0, top],
              "line": {"dash": "dot", "color": "#888"}, "hoverinfo": "name"}]
     for (pair, device), rows in pairs.groupby(["pair", "device"]):
-        data.append({"type": "scatter", "mode": "markers", "marker": {"size": 10}, "name": esc(f"{pair} · {device}"),
-                     "x": rows["flop_ratio"].tolist(), "y": rows["time_ratio"].tolist(),
-                     "customdata": [ids[-1] for ids in rows["_records"]],
-                     "hovertemplate": _hover(esc(pair), "FLOP ratio %{x:.4g}", "time ratio %{y:.4g}")})
-    return [figure("Seed block pairs: does the cheaper block run as much faster as its FLOPs say?",
-                   devices_text(records), "FLOP ratio (improved / baseline)", "time ratio (improved / baseline)", data)]
+        trace = {"type": "scatter", "mode": "markers", "marker": {"size": 10}, "name": esc(f"{pair} · {device}"),
+                 "x": rows["flop_ratio"].tolist(), "y": rows["time_ratio"].tolist(),
+                 "hovertemplate": _hover(esc(pair), "FLOPs: %{x:.4g}x fewer", "time: %{y:.4g}x less")}
+        if "_records" in rows:  # the improved block's record names the point
+            trace["customdata"] = [ids[-1] for ids in rows["_records"]]
+        else:
+            trace["hovertext"] = [esc(f"{pair} · {device} · {mode}") for mode in rows["mode"]]
+        data.append(trace)
+    return [figure("Seed block pairs: is the improved block as much faster as it is cheaper in FLOPs?",
+                   devices_text(records), "FLOP ratio (baseline / improved)", "time ratio (baseline / improved)", data)]
 
 
 def table3_figures(report: Report, records: pd.DataFrame) -> list[Spec]:

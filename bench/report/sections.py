@@ -67,7 +67,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("time", "Where the time goes: module time share vs FLOP share, input pipeline vs model",
             speed.time_records, (("Input pipeline vs model", speed.pipeline_table),
                                  ("Costliest modules per profiled run", speed.modules_table))),
-    Section("seed_pairs", "The seed documents' block pairs: FLOP ratio vs time ratio (improved / baseline)",
+    Section("seed_pairs", "The seed documents' block pairs: FLOP ratio vs time ratio (baseline / improved)",
             speed.seed_pair_records, (("", speed.seed_pair_table),)),
     Section("table3", "Rethinking Table 3: measured top-1/top-5 error beside the paper's", tables.table3_records,
             (("ImageNet val, single crop, beside the paper (single crop, 48,238 val images)", tables.table3_table),

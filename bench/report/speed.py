@@ -10,14 +10,14 @@ from bench.reference import SEED_PAIRS
 from bench.report.records import Report
 from bench.report.tables import LATENCY_SCENARIOS, RECORDS, ok, pick
 
-THROUGHPUT_SCENARIOS = (None, "tf_book", "offline")  # a fixed batch run as fast as it goes
+THROUGHPUT_SCENARIOS = ("tf_book", "offline")  # a fixed batch run as fast as it goes (or no scenario at all)
 GROUP = ["model", "precision", "mode"]                # what one device comparison holds fixed
 
 
 def throughput_records(records: pd.DataFrame) -> pd.DataFrame:
     bench = ok(records, "images_per_s", "batch_size")
     bench = bench[bench["task"] == "benchmark"]
-    return bench[bench["scenario"].isna() | bench["scenario"].isin(THROUGHPUT_SCENARIOS[1:])]
+    return bench[bench["scenario"].isna() | bench["scenario"].isin(THROUGHPUT_SCENARIOS)]
 
 
 def utilization_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -113,10 +113,10 @@ def seed_pair_records(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_pair_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
-    """Per block pair and setting, the improved block's FLOPs and time as a fraction of the baseline's.
+    """Per block pair and setting, how many times fewer FLOPs and less time the improved block takes.
 
-    HOOK: the attrib branch adds ``bench/report/seed_pairs.py`` with the seed-pair table builder; once merged,
-    this function's body becomes a call to it (same rows: pair, device, flop_ratio, time_ratio, record ids).
+    HOOK (issue 11): the attrib branch brings ``bench.report.seed_pairs.pair_table(records)`` with these
+    columns and ratios (baseline / improved); once merged, this body becomes ``return pair_table(records)``.
     """
     rows = []
     latest = records.sort_values("timestamp").groupby(["model", *PAIRED_ON], dropna=False).tail(1)
@@ -124,9 +124,9 @@ def seed_pair_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
         improved = latest[latest["model"] == pair.improved]
         for i, base in latest[latest["model"] == pair.baseline].iterrows():
             same = (improved[PAIRED_ON] == base[PAIRED_ON]) | (improved[PAIRED_ON].isna() & base[PAIRED_ON].isna())
-            for j, imp in improved[same.all(axis=1)].iterrows():
-                rows.append({"pair": pair.name, "device": base["device"], "batch_size": base["batch_size"],
-                             "precision": base["precision"], "baseline": pair.baseline, "improved": pair.improved,
-                             "flop_ratio": imp["gmacs_per_image"] / base["gmacs_per_image"],
-                             "time_ratio": imp["mean_s"] / base["mean_s"], "claim": pair.claim, RECORDS: [i, j]})
+            for j, better in improved[same.all(axis=1)].iterrows():
+                rows.append({"pair": pair.name, "device": base["device"], "mode": base["mode"],
+                             "flop_ratio": base["gmacs_per_image"] / better["gmacs_per_image"],
+                             "time_ratio": base["mean_s"] / better["mean_s"], "baseline": pair.baseline,
+                             "improved": pair.improved, "batch_size": base["batch_size"], RECORDS: [i, j]})
     return pd.DataFrame(rows)
