@@ -20,10 +20,11 @@ from bench.report import speed
 from bench.report.curves import TARGET_CURVE, curves, time_to_target
 from bench.report.records import Report
 from bench.report.sections import SECTIONS, devices_text
-from bench.report.tables import accuracy_label, cell_text
+from bench.report.tables import LATENCY_SCENARIOS, accuracy_label, cell_text
 
 Spec = dict[str, Any]
 LOG2 = math.log10(2)   # a log axis ticked at powers of two (batch sizes)
+LEGEND_WIDTH = 600     # px a plot's legend gets (two plots side by side on a laptop screen)
 MAX_PROFILES = 6       # per-module bar charts: the newest profiled runs, one chart each
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 STATUS_COLORS = {Status.OK: "#2a9d55", Status.RUNNING: "#3b7dd8", Status.DEAD: "#7f7f7f", Status.KILLED: "#8b1a1a",
@@ -42,11 +43,15 @@ def _hover(*lines: str) -> str:
 
 def figure(title: str, on: str, xtitle: str, ytitle: str, data: list[Spec], **layout: Any) -> Spec:
     """A figure with its title naming the device(s), the legend below the plot (long names fit)."""
-    legend = 18 * math.ceil(sum(t.get("showlegend", True) for t in data) / 2)  # two entries a row, roughly
-    spec = {"title": {"text": f"{esc(title)}<br><span style='font-size:11px'>{esc(on)}</span>", "font": {"size": 14}},
+    names = [t.get("name", "") for t in data if t.get("showlegend", True)]
+    per_row = max(1, LEGEND_WIDTH // (6 * max(map(len, names), default=1) + 40))  # entries that fit side by side
+    legend = 19 * math.ceil(len(names) / per_row)
+    lines = "<br>".join(f"<span style='font-size:11px'>{esc(line)}</span>" for line in on.split("\n"))
+    spec = {"title": {"text": f"{esc(title)}<br>{lines}", "font": {"size": 14}},
             "xaxis": {"title": {"text": xtitle}, "automargin": True},
             "yaxis": {"title": {"text": ytitle}, "automargin": True},
-            "height": 300 + legend, "margin": {"t": 70, "l": 60, "r": 20, "b": 60 + legend}, "hovermode": "closest",
+            "height": 300 + legend, "margin": {"t": 55 + 15 * len(on.split("\n")), "l": 60, "r": 60, "b": 60 + legend},
+            "hovermode": "closest",
             "legend": {"font": {"size": 10}, "orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}}
     for key, value in layout.items():
         spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
@@ -68,7 +73,7 @@ def variant(row: pd.Series | dict[str, Any]) -> str:
              f"compile={row.get('compile')}" if compiled else None,
              f"{cell_text(row.get('input_size'))}px" if pd.notna(row.get("input_size")) else None,
              f"input={row.get('input')}" if isinstance(row.get("input"), str) and row["input"] != "synthetic" else None,
-             row.get("scenario")]
+             row.get("scenario") if row.get("scenario") in LATENCY_SCENARIOS else None]  # not the plain tf_book
     return " ".join(cell_text(p) for p in parts if p is not None and not pd.isna(p))
 
 
@@ -148,7 +153,7 @@ def status_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
 def throughput_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
     return [figure("Throughput vs batch size", f"on {device}", "batch size", "images / s",
                    series_traces(rows, "batch_size", "images_per_s", "images/s") + _tried_traces(rows),
-                   xaxis={"type": "log", "dtick": LOG2})
+                   xaxis={"type": "log", "dtick": LOG2}, yaxis={"type": "log"})
             for device, rows in per_device(records)]
 
 
@@ -186,7 +191,7 @@ def serving_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
                          "line": {"dash": "dot", "color": "#888"}})
         figures.append(figure("Latency vs throughput (p50 solid, p99 dashed)", f"serving scenarios on {device}",
                               "throughput: queries/s (server, single stream) or images/s (offline)",
-                              "latency (ms)", data))
+                              "latency (ms)", data, yaxis={"type": "log"}))
     return figures
 
 
@@ -222,7 +227,7 @@ def utilization_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
                          "x": [rows["batch_size"].min(), rows["batch_size"].max()], "y": [peak, peak],
                          "line": {"dash": "dash", "color": "#444"}, "hoverinfo": "name"})
         figures.append(figure("Achieved TFLOP/s vs the device's peak (dashed)", f"on {device}", "batch size",
-                              "TFLOP/s", data, xaxis={"type": "log", "dtick": LOG2}))
+                              "TFLOP/s", data, xaxis={"type": "log", "dtick": LOG2}, yaxis={"type": "log"}))
     return figures
 
 
@@ -246,7 +251,7 @@ def time_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
                  "customdata": [int(i) for i in rows.index], "hovertemplate": _hover(f"%{{y:.6g}} {name}")}
                 for col, name in (("pipeline_images_per_s", "pipeline images/s"), ("model_images_per_s", "model images/s"))]
         figures.append(figure("Input pipeline vs model images/s (data-bound runs marked)", f"on {device}",
-                              "run", "images / s", data, barmode="group"))
+                              "run", "images / s", data, barmode="group", yaxis={"type": "log"}))
     return figures
 
 
@@ -347,9 +352,9 @@ def training_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
             data.append({"type": "scatter", "mode": "lines", "name": f"target top-1 {target:g} %",
                          "x": [0, max(len(t) for t in (d["x"] for d in data)) - 1 if data else 1],
                          "y": [target, target], "line": {"dash": "dash", "color": "#888"}, "hoverinfo": "name"})
-        on = f"{label} — on {device}" + (f" — {_target_note(rows, target)}" if target is not None else "")
+        on = f"{label} — on {device}" + (f"\n{_target_note(rows, target)}" if target is not None else "")
         figures.append(figure("Training curves: val top-1 (solid, left) and train loss (dotted, right)", on,
-                              "epoch", "val top-1 (%)", data,
+                              "epoch", "val top-1 (%)", data, xaxis={"zeroline": False},
                               yaxis2={"overlaying": "y", "side": "right", "title": {"text": "train loss"}}))
     return figures
 

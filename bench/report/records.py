@@ -25,9 +25,9 @@ from bench.reference import IMAGENET_VAL
 log = logging.getLogger(__name__)
 
 # Columns the views group or filter by: present (maybe all null) whatever the records hold.
-KNOWN = ("run_id", "task", "status", "model", "device_name", "device_count", "precision", "scenario", "data",
-         "num_classes", "eval_mode", "sweep_id", "batch_size", "images_per_s", "host", "pid", "heartbeat_at",
-         "heartbeat_interval_s", "error")
+KNOWN = ("run_id", "timestamp", "task", "status", "model", "device_name", "device_count", "precision", "mode",
+         "scenario", "data", "num_classes", "eval_mode", "sweep_id", "batch_size", "input_size", "images_per_s",
+         "host", "pid", "heartbeat_at", "heartbeat_interval_s", "error")
 HEARTBEATS_BEFORE_DEAD = 3  # a heartbeat older than this many intervals: the process is gone (issue 9's rule)
 
 

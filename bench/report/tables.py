@@ -158,14 +158,16 @@ def cost_records(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
-    """Published parameters and GMACs beside the counted ones (dataset-free figures), one row per model."""
+    """Published parameters and GMACs beside the counted ones, one row per model. GMACs grow with the input:
+    the count shown is the largest input measured, and says which (the papers count at 224 or 299)."""
     rows = []
     for model, group in records.groupby("model"):
         paper = paper_figures(model)
-        rows.append({"model": model, "paper_params": paper["params"], "params": group["params"].max(),
-                     "paper_gmacs": paper["gmacs"], "gmacs_per_image": pd.to_numeric(
-                         group.get("gmacs_per_image"), errors="coerce").max() if "gmacs_per_image" in group else None,
-                     "source": paper["source"], RECORDS: list(map(int, group.index))})
+        largest = group.loc[pd.to_numeric(group["input_size"], errors="coerce").fillna(0).idxmax()]
+        rows.append({"model": model, "paper_params": paper["params"], "params": largest["params"],
+                     "paper_gmacs": paper["gmacs"], "gmacs_per_image": largest.get("gmacs_per_image"),
+                     "counted_at_px": largest.get("input_size"), "source": paper["source"],
+                     RECORDS: list(map(int, group.index))})
     return pd.DataFrame(rows)
 
 
