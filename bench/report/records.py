@@ -162,7 +162,7 @@ def annotate(frame: pd.DataFrame, host: str | None = None, now: float | None = N
     frame["device"] = [device_label(n, c) for n, c in zip(frame["device_name"], frame["device_count"])]
     frame["dataset"] = frame.apply(dataset_name, axis=1)
     frame["dataset_key"] = frame.apply(_dataset_key, axis=1)
-    frame["protocol"] = frame["eval_mode"].where(frame["eval_mode"].notna(), None)
+    frame["protocol"] = frame["eval_mode"]  # the crop protocol accuracy was measured with
     frame["series"] = frame.apply(_series, axis=1)
     frame["recorded_status"] = frame["status"]
     dead = frame.apply(is_dead, axis=1, host=host, now=now) if len(frame) else pd.Series(dtype=bool)
