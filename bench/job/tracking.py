@@ -32,7 +32,7 @@ def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> 
         entity=logger.get("entity"),
         group=logger.get("group") or record.get("sweep_id") or None,
         job_type=record["task"],
-        name=f"{record['task']}-{record.get('model')}-{record['run_id']}",
+        name=f"{cfg.get('job_label') or record['task']}-{record['run_id']}",
         id=record["run_id"],
         tags=list(logger.get("tags") or []),
         dir=str(wandb_dir),
