@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from bench.reference import SEED_PAIRS
 from bench.report.seed_pairs import pair_sentence, pair_table
-from bench.report.task import load_records
+from bench.report.records import load_records
 from helpers import REPO, fake_record, run_cli
 
 PRESET = REPO / "conf" / "experiment" / "seed_module_costs.yaml"

@@ -13,7 +13,8 @@ import pandas as pd
 
 from bench.job.errors import ConfigError
 from bench.reference import SEED_PAIRS
-from bench.report.task import load_records, markdown_table
+from bench.report.records import load_records
+from bench.report.tables import RECORDS
 
 COLUMNS = ["pair", "device", "mode", "flop_ratio", "time_ratio", "baseline", "improved",
            "baseline_gflops", "improved_gflops", "baseline_ms", "improved_ms"]
@@ -29,8 +30,10 @@ def _costs(records: pd.DataFrame) -> pd.DataFrame:
     if "device" not in frame:
         frame = frame.assign(device=frame["device_name"])
     frame = frame.assign(gflops=pd.to_numeric(frame["gflops_per_image_step"]),
-                         ms=1e3 * pd.to_numeric(frame["mean_s"]) / pd.to_numeric(frame["batch_size"]))
-    return frame.groupby(["device", "mode", "model"])[["gflops", "ms"]].median()
+                         ms=1e3 * pd.to_numeric(frame["mean_s"]) / pd.to_numeric(frame["batch_size"]),
+                         index=frame.index)
+    grouped = frame.groupby(["device", "mode", "model"])
+    return grouped[["gflops", "ms"]].median().join(grouped["index"].agg(list).rename(RECORDS))
 
 
 def pair_table(records: pd.DataFrame) -> pd.DataFrame:
@@ -47,8 +50,11 @@ def pair_table(records: pd.DataFrame) -> pd.DataFrame:
                          "flop_ratio": b["gflops"] / i["gflops"], "time_ratio": b["ms"] / i["ms"],
                          "baseline": pair.baseline, "improved": pair.improved,
                          "baseline_gflops": b["gflops"], "improved_gflops": i["gflops"],
-                         "baseline_ms": b["ms"], "improved_ms": i["ms"]})
-    return pd.DataFrame(rows, columns=COLUMNS)
+                         "baseline_ms": b["ms"], "improved_ms": i["ms"],
+                         RECORDS: [*b[RECORDS], *i[RECORDS]]})  # the improved block's records last
+    table = pd.DataFrame(rows, columns=[*COLUMNS, RECORDS])
+    table.insert(2, "finding", [pair_sentence(row) for _, row in table.iterrows()])
+    return table
 
 
 SAME = 0.05  # ratios within 5% of 1 read as "about the same"
@@ -78,7 +84,7 @@ def main(argv: list[str]) -> None:
     table = pair_table(records)
     if table.empty:
         sys.exit(f"no seed-pair records under {', '.join(argv)}: run `python run.py experiment=seed_module_costs` first")
-    print(markdown_table(table))
+    print(table.drop(columns=[RECORDS]).to_string(index=False))
     print()
     for _, row in table.iterrows():
         print(pair_sentence(row))

@@ -8,6 +8,7 @@ import pandas as pd
 
 from bench.reference import SEED_PAIRS
 from bench.report.records import Report
+from bench.report.seed_pairs import pair_table
 from bench.report.tables import LATENCY_SCENARIOS, RECORDS, ok, pick
 
 THROUGHPUT_SCENARIOS = ("tf_book", "offline")  # a fixed batch run as fast as it goes (or no scenario at all)
@@ -104,7 +105,6 @@ def modules_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------------------- seed pairs
 SEED_MODELS = {name for pair in SEED_PAIRS for name in (pair.baseline, pair.improved)}
-PAIRED_ON = ["device", "batch_size", "input_size", "precision", "mode"]  # what both blocks' runs must share
 
 
 def seed_pair_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -113,20 +113,5 @@ def seed_pair_records(records: pd.DataFrame) -> pd.DataFrame:
 
 
 def seed_pair_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
-    """Per block pair and setting, how many times fewer FLOPs and less time the improved block takes.
-
-    HOOK (issue 11): the attrib branch brings ``bench.report.seed_pairs.pair_table(records)`` with these
-    columns and ratios (baseline / improved); once merged, this body becomes ``return pair_table(records)``.
-    """
-    rows = []
-    latest = records.sort_values("timestamp").groupby(["model", *PAIRED_ON], dropna=False).tail(1)
-    for pair in SEED_PAIRS:
-        improved = latest[latest["model"] == pair.improved]
-        for i, base in latest[latest["model"] == pair.baseline].iterrows():
-            same = (improved[PAIRED_ON] == base[PAIRED_ON]) | (improved[PAIRED_ON].isna() & base[PAIRED_ON].isna())
-            for j, better in improved[same.all(axis=1)].iterrows():
-                rows.append({"pair": pair.name, "device": base["device"], "mode": base["mode"],
-                             "flop_ratio": base["gmacs_per_image"] / better["gmacs_per_image"],
-                             "time_ratio": base["mean_s"] / better["mean_s"], "baseline": pair.baseline,
-                             "improved": pair.improved, "batch_size": base["batch_size"], RECORDS: [i, j]})
-    return pd.DataFrame(rows)
+    """Per block pair, device and mode, how many times fewer FLOPs and less time the improved block takes."""
+    return pair_table(records)
