@@ -88,12 +88,14 @@ def test_cpu_dry_run_runs_every_part_end_to_end(tmp_path: Path) -> None:
     assert rows["zoo/googlenet"]["status"] == "ok" and rows["zoo/xception"]["kind"] == "skip"
 
 
+@pytest.mark.usefixtures("restore_threads")
 def test_budget_spent_skips_each_job_with_a_line(tmp_path: Path) -> None:
-    assert main(["--out", str(tmp_path), "--device", "cpu", "--tiny", "--budget-s", "0", "--parts", "precision,oom"]) == 0
+    args = ["--out", str(tmp_path), "--device", "cpu", "--tiny", "--budget-s", "0", "--parts", "precision,oom"]
+    assert main(args) == 0
     rows = rows_of(tmp_path)
     assert rows and all(r["kind"] == "skip" for r in rows.values())
-    budget = [r for r in rows.values() if "time budget" in r["note"]]
-    assert {"precision/fp32_nchw", "oom/before", "oom/too_big", "oom/after"} <= {f"{r['part']}/{r['label']}" for r in budget}
+    budget = {key for key, r in rows.items() if "time budget" in r["note"]}
+    assert {"precision/fp32_nchw", "oom/before", "oom/too_big", "oom/after"} <= budget
     assert "## Skipped (" in (tmp_path / "summary.md").read_text()
 
 
@@ -101,8 +103,8 @@ def test_a_failing_job_is_recorded_and_the_next_one_runs(tmp_path: Path) -> None
     suite = Suite(tmp_path, "cpu", TINY, 600, None)
     bad = suite.bench("p", "bad", suite.bench_overrides("model=no_such_model"), 1)
     assert bad is None and suite.rows[-1].kind == "error" and "no_such_model" in suite.rows[-1].note
-    good = suite.bench("p", "good", suite.bench_overrides("model=googlenet", "bench.input_size=31", "bench.batch_size=1",
-                                                          "bench.steps=1", "bench.burn_in=0"), 1)
+    tiny = ("model=googlenet", "bench.input_size=31", "bench.batch_size=1", "bench.steps=1", "bench.burn_in=0")
+    good = suite.bench("p", "good", suite.bench_overrides(*tiny), 1)
     assert good is not None and good.status == "ok"
     assert "=== p/bad" in (tmp_path / "errors.log").read_text()
     assert "## Errors (1)" in (tmp_path / "summary.md").read_text()
@@ -167,3 +169,46 @@ def test_gpu_slug_names_the_results_folder() -> None:
     assert gpu_checks.gpu_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
     assert gpu_checks.gpu_slug("NVIDIA H200") == "nvidia-h200"
     assert gpu_checks.gpu_state(torch.device("cpu")) == {}
+
+
+def test_every_gpu_job_composes_and_validates(tmp_path: Path) -> None:
+    """The GPU-sized plan (never run on a CPU) has no override a GPU session would trip over."""
+    from bench.benchmark.task import validate
+    from tools.gpu_core import job
+    from tools.gpu_parts import TIMM_MODELS, ZOO
+    from tools.gpu_suite import FULL
+
+    suite = Suite(tmp_path, "cuda", FULL, 0, None)  # composing only: nothing runs, no GPU is touched
+    benches = [suite.bench_overrides("experiment=tf_book_inception_v3"), suite.bench_overrides(*FULL.train_step),
+               job(suite, "fp32", True, batch=FULL.oom_batch, mode="forward_backward")]
+    benches += [job(suite, "fp32" if p == "tf32" else p, cl) for p, cl in FULL.matrix]  # tf32: fp32 + the switch
+    benches += [job(suite, "bf16", True, mode) for mode in ("default", "reduce-overhead", "max-autotune")]
+    benches += [job(suite, "bf16", True, "default", model=name) for name in ZOO]
+    benches += [job(suite, "bf16", True, model=name) for name in TIMM_MODELS]
+    for overrides in benches:
+        cfg = suite.compose(overrides)
+        validate(cfg.bench)
+        assert cfg.bench.device == "cuda" and cfg.logger.name == "none"
+    assert suite.compose(["experiment=tf_book_inception_v3", "logger=none"]).bench.batch_size == 32
+    train = suite.compose([*FULL.train, "logger=none"])
+    assert (train.task, train.trainer.precision, train.trainer.accelerator) == ("train", "bf16-mixed", "gpu")
+    assert train.data.train_size == 200 * train.data.batch_size and train.data.augment.photometric is False
+
+
+def test_timm_accepts_the_arguments_of_every_pair() -> None:
+    """Our arguments parse with the real script's own parser (its flags drift between timm versions)."""
+    import importlib.util
+
+    script = gpu_timm.find_script()
+    if script is None:
+        pytest.skip("timm's benchmark.py is not beside this checkout (shared/peers/)")
+    spec = importlib.util.spec_from_file_location("timm_benchmark", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines its parser; main() runs only as a script
+    for model in gpu_timm.TIMM_NAMES:
+        for bench, compile_mode in (("inference", False), ("inference", "default"), ("train", False)):
+            args = module.parser.parse_args(gpu_timm.timm_args(model, bench, 256, 299, "bf16", True, compile_mode,
+                                                               5, 30, "cuda"))
+            assert (args.model, args.batch_size, args.amp_dtype, args.channels_last) == (
+                gpu_timm.TIMM_NAMES[model], 256, "bfloat16", True)
+            assert args.torchcompile == ("inductor" if compile_mode else None) and args.no_retry
