@@ -86,6 +86,7 @@ def test_cpu_dry_run_runs_every_part_end_to_end(tmp_path: Path) -> None:
     assert not (out / "jobs" / "lightning-trainer" / "checkpoints").exists()
 
     assert rows["zoo/googlenet"]["status"] == "ok" and rows["zoo/xception"]["kind"] == "skip"
+    assert rows["precision/bf16_nhwc"]["note"] == "same job as oom/before"  # not the one after the oom
 
 
 @pytest.mark.usefixtures("restore_threads")

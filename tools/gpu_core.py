@@ -155,7 +155,7 @@ class Suite:
 
         row = self.add_guarded(part, label, job)
         if row is not None and row.status == Status.OK:
-            self.done[key] = row
+            self.done.setdefault(key, row)  # the first clean run stands (oom/after is not reused)
         return row
 
     # ----------------------------------------------------------------------------- summary
