@@ -1,0 +1,215 @@
+"""The GPU suite (tools/gpu_suite.py): its CPU dry run end to end, and the logic of its CUDA-only aids.
+
+The dry run is the same script a GPU session runs (``--device cpu --tiny``): real harness jobs, the real
+README command, timm's real benchmark script, a real Lightning fit; only compiled modes, CUDA graphs and
+TF32 are skipped, each with a line saying so. The GPU timings themselves are measured on a GPU, not here.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from tools import gpu_checks, gpu_timm
+from tools.gpu_core import Suite
+from tools.gpu_report import PART_TITLES
+from tools.gpu_suite import TINY, main
+
+
+def rows_of(out: Path) -> dict[str, dict[str, Any]]:
+    lines = (out / "records.jsonl").read_text().splitlines()
+    return {f"{r['part']}/{r['label']}": r for r in map(json.loads, lines)}
+
+
+@pytest.fixture
+def restore_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The dry run runs on one CPU thread (torch's and its children's): give the tests after it theirs back."""
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # recorded: undone after the test, whatever main() set
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("restore_threads")
+def test_cpu_dry_run_runs_every_part_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "suite"
+    assert main(["--out", str(out), "--device", "cpu", "--tiny"]) == 0
+    rows = rows_of(out)
+    summary = (out / "summary.md").read_text()
+    assert "## Errors (0)" in summary, summary
+    assert not (out / "errors.log").exists()
+    for title in ("Harness paths", "A batch that cannot fit", "precision x layout", "Lightning trainer", "Goals"):
+        assert title in summary
+
+    # the README's command ran as a user types it, with its record where the suite asked
+    readme = rows["harness/readme_default"]
+    assert readme["status"] == "ok" and readme["model"] == "googlenet" and readme["images_per_s"] > 0
+    assert (out / "jobs" / "harness-readme_default" / "record.json").is_file()
+    assert rows["harness/tf_book_inception_v3"]["model"] == "inception_v3"
+    assert rows["harness/train_step"]["mode"] == "forward_backward"
+    for label in ("tf_book_inception_v3", "train_step"):
+        pair = rows[f"harness/{label}_events_vs_wall"]
+        assert pair["event_mean_s"] is None and pair["wall_mean_s"] > 0  # no device clock on a CPU
+        assert len(pair["wall_times_s"]) == pair["steps"] == 2 and pair["record_over_suite"] > 0
+
+    # a batch no machine can hold is recorded as oom with that batch, and the next job runs
+    assert rows["oom/too_big"]["status"] == "oom" and rows["oom/too_big"]["batch_size"] == TINY.oom_batch
+    assert "out of memory at batch size" in rows["oom/too_big"]["error"]
+    assert rows["oom/after"]["status"] == "ok" and rows["oom/recovery"]["status"] == "ok"
+
+    for label, precision, layout in (("fp32_nchw", "fp32", "contiguous"), ("bf16_nhwc", "bf16", "channels_last")):
+        row = rows[f"precision/{label}"]
+        assert row["status"] == "ok" and row["precision"] == precision and row["memory_format"] == layout
+    assert "--tiny" in rows["precision/fp16_nhwc"]["note"]
+    assert rows["precision/fp32_nchw"]["tf32_conv"] is False  # set off for the job, restored after
+    assert torch.backends.cudnn.allow_tf32 is True
+    for skipped in ("precision/tf32_nchw", "compile/bf16_nhwc_default", "compile/bf16_nhwc_reduce-overhead",
+                    "autotune/bf16_nhwc_max-autotune"):
+        assert rows[skipped]["kind"] == "skip" and "cuda only" in rows[skipped]["note"]
+
+    if gpu_timm.find_script() is not None:
+        pair = rows["timm/inception_v3_inference"]
+        assert pair["timm_images_per_s"] > 0 and pair["ours_over_timm"] > 0
+        assert "--channels-last" in pair["timm_timm_args"] and "bfloat16" in pair["timm_timm_args"]
+    else:
+        assert "not found" in rows["timm/inception_v3_inference"]["note"]
+
+    lightning = rows["lightning/train_epoch"]
+    assert lightning["status"] == "ok" and lightning["bare_steps"] == 2
+    assert lightning["lightning_images_per_s"] > 0 and lightning["bare_images_per_s"] > 0
+    assert lightning["loader_images_per_s"] > 0 and lightning["lightning_over_bare"] > 0
+    assert not (out / "jobs" / "lightning-trainer" / "checkpoints").exists()
+
+    assert rows["zoo/googlenet"]["status"] == "ok" and rows["zoo/xception"]["kind"] == "skip"
+    assert rows["precision/bf16_nhwc"]["note"] == "same job as oom/before"  # not the one after the oom
+
+
+@pytest.mark.usefixtures("restore_threads")
+def test_budget_spent_skips_each_job_with_a_line(tmp_path: Path) -> None:
+    args = ["--out", str(tmp_path), "--device", "cpu", "--tiny", "--budget-s", "0", "--parts", "precision,oom"]
+    assert main(args) == 0
+    rows = rows_of(tmp_path)
+    assert rows and all(r["kind"] == "skip" for r in rows.values())
+    budget = {key for key, r in rows.items() if "time budget" in r["note"]}
+    assert {"precision/fp32_nchw", "oom/before", "oom/too_big", "oom/after"} <= budget
+    assert "## Skipped (" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_failing_job_is_recorded_and_the_next_one_runs(tmp_path: Path) -> None:
+    suite = Suite(tmp_path, "cpu", TINY, 600, None)
+    bad = suite.bench("p", "bad", suite.bench_overrides("model=no_such_model"), 1)
+    assert bad is None and suite.rows[-1].kind == "error" and "no_such_model" in suite.rows[-1].note
+    tiny = ("model=googlenet", "bench.input_size=31", "bench.batch_size=1", "bench.steps=1", "bench.burn_in=0")
+    good = suite.bench("p", "good", suite.bench_overrides(*tiny), 1)
+    assert good is not None and good.status == "ok"
+    assert "=== p/bad" in (tmp_path / "errors.log").read_text()
+    assert "## Errors (1)" in (tmp_path / "summary.md").read_text()
+
+
+def test_bad_arguments_fail_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path), "--parts", "harness,warp_drive"])
+    assert f"valid choices: {', '.join(PART_TITLES)}" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            main(["--out", str(tmp_path)])
+        assert "no CUDA device is available here; use --device cpu --tiny" in capsys.readouterr().err
+
+
+def test_compile_counter_sees_graphs_and_breaks() -> None:
+    def two_graphs(x: torch.Tensor) -> torch.Tensor:
+        y = x.sin()
+        torch._dynamo.graph_break()
+        return y.cos()
+
+    with gpu_checks.compile_counter() as found:
+        torch.compile(two_graphs, backend="eager")(torch.randn(4))
+    assert found == {"graphs_compiled": 2, "graph_breaks": 1}
+
+
+def test_tf32_switch_is_restored() -> None:
+    before = gpu_checks.tf32_state()
+    with gpu_checks.tf32(not before["tf32_conv"]):
+        assert gpu_checks.tf32_state()["tf32_conv"] is not before["tf32_conv"]
+        assert torch.backends.cuda.matmul.allow_tf32 is not before["tf32_conv"]
+    assert gpu_checks.tf32_state() == before
+
+
+def test_paired_step_times_measure_each_step() -> None:
+    events, walls = gpu_checks.paired_step_times(lambda: torch.randn(64, 64) @ torch.randn(64, 64),
+                                                 torch.device("cpu"), steps=3, burn_in=1)
+    assert events is None and len(walls) == 3 and all(w > 0 for w in walls)
+
+
+def test_timm_arguments_mirror_our_settings() -> None:
+    args = gpu_timm.timm_args("xception", "train", 256, 299, "bf16", True, "max-autotune", 5, 2, "cuda")
+    joined = " ".join(args)
+    assert "--model legacy_xception" in joined and "--bench train" in joined and "-b 256" in joined
+    assert "--amp --amp-dtype bfloat16" in joined and "--channels-last" in joined and "--no-retry" in joined
+    assert "--torchcompile inductor --torchcompile-mode max-autotune" in joined
+    assert "--num-bench-iter 5" in joined  # timm divides by iters // 5: never fewer than 5
+    fp32 = gpu_timm.timm_args("inception_v3", "inference", 8, 299, "fp32", False, False, 1, 30, "cpu")
+    assert "--amp" not in fp32 and "--channels-last" not in fp32 and "--torchcompile" not in fp32
+
+
+def test_timm_results_are_parsed_or_refused() -> None:
+    good = gpu_timm.parse_result('Running...\n--result\n{"model": "inception_v3", "infer_samples_per_sec": 12.5}')
+    assert gpu_timm.images_per_s(good, "inference") == 12.5
+    with pytest.raises(gpu_timm.TimmError, match="no result: Traceback"):
+        gpu_timm.parse_result("Traceback (most recent call last):")
+    with pytest.raises(gpu_timm.TimmError, match="CUDA out of memory"):
+        gpu_timm.parse_result('--result\n{"model": "inception_v3", "error": "CUDA out of memory. Tried..."}')
+
+
+def test_gpu_slug_names_the_results_folder() -> None:
+    assert gpu_checks.gpu_slug("NVIDIA H100 80GB HBM3") == "nvidia-h100-80gb-hbm3"
+    assert gpu_checks.gpu_slug("NVIDIA H200") == "nvidia-h200"
+    assert gpu_checks.gpu_state(torch.device("cpu")) == {}
+
+
+def test_every_gpu_job_composes_and_validates(tmp_path: Path) -> None:
+    """The GPU-sized plan (never run on a CPU) has no override a GPU session would trip over."""
+    from bench.benchmark.task import validate
+    from tools.gpu_core import job
+    from tools.gpu_parts import TIMM_MODELS, ZOO
+    from tools.gpu_suite import FULL
+
+    suite = Suite(tmp_path, "cuda", FULL, 0, None)  # composing only: nothing runs, no GPU is touched
+    benches = [suite.bench_overrides("experiment=tf_book_inception_v3"), suite.bench_overrides(*FULL.train_step),
+               job(suite, "fp32", True, batch=FULL.oom_batch, mode="forward_backward")]
+    benches += [job(suite, "fp32" if p == "tf32" else p, cl) for p, cl in FULL.matrix]  # tf32: fp32 + the switch
+    benches += [job(suite, "bf16", True, mode) for mode in ("default", "reduce-overhead", "max-autotune")]
+    benches += [job(suite, "bf16", True, "default", model=name) for name in ZOO]
+    benches += [job(suite, "bf16", True, model=name) for name in TIMM_MODELS]
+    for overrides in benches:
+        cfg = suite.compose(overrides)
+        validate(cfg.bench)
+        assert cfg.bench.device == "cuda" and cfg.logger.name == "none"
+    assert suite.compose(["experiment=tf_book_inception_v3", "logger=none"]).bench.batch_size == 32
+    train = suite.compose([*FULL.train, "logger=none"])
+    assert (train.task, train.trainer.precision, train.trainer.accelerator) == ("train", "bf16-mixed", "gpu")
+    assert train.data.train_size == 200 * train.data.batch_size and train.data.augment.photometric is False
+
+
+def test_timm_accepts_the_arguments_of_every_pair() -> None:
+    """Our arguments parse with the real script's own parser (its flags drift between timm versions)."""
+    import importlib.util
+
+    script = gpu_timm.find_script()
+    if script is None:
+        pytest.skip("timm's benchmark.py is not beside this checkout (shared/peers/)")
+    spec = importlib.util.spec_from_file_location("timm_benchmark", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # defines its parser; main() runs only as a script
+    for model in gpu_timm.TIMM_NAMES:
+        for bench, compile_mode in (("inference", False), ("inference", "default"), ("train", False)):
+            args = module.parser.parse_args(gpu_timm.timm_args(model, bench, 256, 299, "bf16", True, compile_mode,
+                                                               5, 30, "cuda"))
+            assert (args.model, args.batch_size, args.amp_dtype, args.channels_last) == (
+                gpu_timm.TIMM_NAMES[model], 256, "bfloat16", True)
+            assert args.torchcompile == ("inductor" if compile_mode else None) and args.no_retry
