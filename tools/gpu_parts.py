@@ -13,7 +13,8 @@ import sys
 import torch
 from hydra.utils import instantiate
 
-from bench.benchmark.task import PRECISIONS, input_size, make_step
+from bench.benchmark.task import input_size
+from bench.benchmark.workload import PRECISIONS, make_step
 from bench.job.environment import resolve_device
 from bench.job.record import read_record
 from bench.job.status import Status
