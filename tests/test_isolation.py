@@ -83,3 +83,9 @@ def test_a_running_record_says_where_it_runs_and_beats(compose_cfg, tmp_path: Pa
     time.sleep(0.5)
     final = json.loads((tmp_path / "record.json").read_text())
     assert final["status"] == "ok" and final["started_at"] == first["started_at"]  # no late beat wrote over it
+
+
+@pytest.mark.parametrize("interval", ["0", "-1", "soon"])
+def test_a_bad_heartbeat_interval_is_one_line(compose_cfg, tmp_path: Path, interval: str) -> None:
+    rec = run_job(compose_cfg("task=benchmark", f"heartbeat_interval_s={interval}"), tmp_path, lambda cfg, ctx: {})
+    assert rec["status"] == "error" and rec["error"].startswith("heartbeat_interval_s must be a positive number")

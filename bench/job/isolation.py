@@ -29,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.job.lifecycle import TaskFn, interrupted_fields, run_job
+from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
 from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record, write_record
 from bench.job.signals import ForwardSignals, StopSignal, stopped_by
 from bench.job.status import Status
@@ -87,10 +88,11 @@ def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: f
     try:
         record = read_record(out_dir / RECORD_FILE)
     except (OSError, ValueError):
-        record = None  # died before its first write
+        record = None
     if record is not None and record.get("status") != Status.RUNNING:
         return record
-    record = record or new_record(cfg, cfg.task)
+    # died before its first write: the record it would have written, with its pid
+    record = record or {**new_record(cfg, cfg.task), **liveness_fields(HEARTBEAT_INTERVAL_S), "pid": child.pid}
     code = child.returncode
     by = signal.Signals(-code).name if code < 0 else None
     if stop is not None and by == stop.name:  # the stop signal came before the child could handle it

@@ -1,7 +1,7 @@
 """The record's life cycle around one task function: every task runs inside ``run_job``.
 
 The record is written with status ``running`` before the task starts (with the liveness fields, its
-heartbeat refreshed while it runs) and rewritten with its final status (see ``Status``) when it ends,
+``heartbeat_at`` refreshed while it runs) and rewritten with its final status (see ``Status``) when it ends,
 however it ends: a stop signal (``signals``) makes it ``interrupted``. ``run_job`` never raises for a
 failed task, so a sweep goes on and still ends with its report. Only global rank 0 writes records and
 W&B runs.
@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from bench.job.config import check_config
 from bench.job.errors import TaskFailure, config_error_from
-from bench.job.liveness import Heartbeat
+from bench.job.liveness import Heartbeat, heartbeat_interval, liveness_fields
 from bench.job.record import JobContext, is_multirun, new_record, write_record
 from bench.job.signals import StopGuard, StopSignal, stopped_by
 from bench.job.status import Status
@@ -41,12 +41,14 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
     writer = rank_zero_only.rank == 0
     record = new_record(cfg, cfg.task)
     ctx = JobContext(out_dir=Path(out_dir), record=record)
-    heartbeat = Heartbeat(record, lambda snapshot: write_record(snapshot, out_dir))
+    heartbeat: Heartbeat | None = None
     with StopGuard() as guard:
         ctx.guard = guard
         try:
+            record.update(liveness_fields(heartbeat_interval(cfg)))
             if writer:
                 write_record(record, out_dir)
+                heartbeat = Heartbeat(record, lambda snapshot: write_record(snapshot, out_dir))
                 heartbeat.start()
             earlier = stopped_by()
             if earlier and is_multirun():  # a stop signal ended an earlier job of this process: the sweep stops
@@ -74,7 +76,8 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
                 log.debug("task failed", exc_info=True)
         finally:
             guard.finishing()
-            heartbeat.stop()
+            if heartbeat is not None:
+                heartbeat.stop()
             if writer:
                 write_record(record, out_dir)
                 finish_wandb(ctx.wandb_run, record)

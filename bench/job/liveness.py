@@ -13,10 +13,22 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from omegaconf import DictConfig
+
+from bench.job.errors import ConfigError
+
 HEARTBEAT_INTERVAL_S = 30.0
 
 
-def liveness_fields(interval_s: float = HEARTBEAT_INTERVAL_S) -> dict[str, Any]:
+def heartbeat_interval(cfg: DictConfig) -> float:
+    """``heartbeat_interval_s`` of the config (30 s when absent), checked: a positive number of seconds."""
+    value = cfg.get("heartbeat_interval_s", HEARTBEAT_INTERVAL_S)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigError(f"heartbeat_interval_s must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+def liveness_fields(interval_s: float) -> dict[str, Any]:
     now = time.time()
     return {"host": socket.gethostname(), "pid": os.getpid(), "started_at": now, "heartbeat_at": now,
             "heartbeat_interval_s": float(interval_s)}

@@ -23,7 +23,6 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
 from bench.job.status import Status
 
 RECORD_FILE = "record.json"
@@ -99,7 +98,6 @@ def new_record(cfg: DictConfig, task: str) -> dict[str, Any]:
         "data": (cfg.get("data") or {}).get("name"),
         "config": _config(cfg),
         **hydra_job_identity(cfg),
-        **liveness_fields(cfg.get("heartbeat_interval_s") or HEARTBEAT_INTERVAL_S),
     }
 
 
