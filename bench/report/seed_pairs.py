@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from bench.job.errors import ConfigError
+from bench.job.status import Status
 from bench.reference import SEED_PAIRS
 from bench.report.records import load_records
 from bench.report.tables import RECORDS
@@ -23,7 +24,7 @@ COLUMNS = ["pair", "device", "mode", "flop_ratio", "time_ratio", "baseline", "im
 def _costs(records: pd.DataFrame) -> pd.DataFrame:
     """Median GFLOPs and milliseconds per image for each (device, mode, model), from plain ok benchmark runs."""
     models = {name for pair in SEED_PAIRS for name in (pair.baseline, pair.improved)}
-    frame = records[(records["status"] == "ok") & (records["task"] == "benchmark") & records["model"].isin(models)]
+    frame = records[(records["status"] == Status.OK) & (records["task"] == "benchmark") & records["model"].isin(models)]
     for column, plain in (("profiled", True), ("input", "loader")):  # profiled or loader timings are not the block's own
         if column in frame:
             frame = frame[frame[column] != plain]
