@@ -175,7 +175,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise refused_checkpoint(resume, exc) from None
-    except (StopSignal, SIGTERMException) as exc:  # Lightning's own SIGTERM stop (at an epoch end) is ours too
+    except (StopSignal, SIGTERMException) as exc:  # Lightning stops itself on SIGTERM (at a step or epoch end) too
         ctx.step = trainer.global_step
         last = newest_last(ckpt_dir)
         ctx.record["checkpoint"] = str(last) if last else None
