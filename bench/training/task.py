@@ -116,7 +116,7 @@ def refused_checkpoint(path: str | Path, exc: pickle.UnpicklingError) -> ConfigE
 
 def newest_last(ckpt_dir: Path) -> Path | None:
     """What ``ckpt_path=last`` resumes: the newest ``last*.ckpt`` (epoch end, every N steps, or a stop signal's)."""
-    return max(ckpt_dir.glob("last*.ckpt"), key=lambda p: p.stat().st_mtime, default=None)
+    return max(ckpt_dir.glob("last*.ckpt"), key=lambda p: (p.stat().st_mtime_ns, p.name == "last.ckpt"), default=None)
 
 
 def resolve_ckpt_path(ckpt_path: str | None, ckpt_dir: Path) -> Path | None:
