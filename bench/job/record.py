@@ -11,7 +11,6 @@ import math
 import os
 import tempfile
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from enum import Enum
@@ -46,13 +45,6 @@ class JobContext:
         """One more step done."""
         self.step = (self.step or 0) + 1
 
-    def counting(self, fn: Callable[[], Any]) -> Callable[[], Any]:
-        """``fn`` that counts its calls in ``step``."""
-        def counted() -> Any:
-            out = fn()
-            self.advance()
-            return out
-        return counted
 
 
 def is_multirun() -> bool:

@@ -17,14 +17,14 @@ from bench.reference import SEED_PAIRS
 from bench.report.records import load_records
 from bench.report.tables import RECORDS
 
+SEED_MODELS = frozenset(name for pair in SEED_PAIRS for name in (pair.baseline, pair.improved))
 COLUMNS = ["pair", "device", "mode", "flop_ratio", "time_ratio", "baseline", "improved",
            "baseline_gflops", "improved_gflops", "baseline_ms", "improved_ms"]
 
 
 def _costs(records: pd.DataFrame) -> pd.DataFrame:
     """Median GFLOPs and milliseconds per image for each (device, mode, model), from plain ok benchmark runs."""
-    models = {name for pair in SEED_PAIRS for name in (pair.baseline, pair.improved)}
-    frame = records[(records["status"] == Status.OK) & (records["task"] == "benchmark") & records["model"].isin(models)]
+    frame = records[(records["status"] == Status.OK) & (records["task"] == "benchmark") & records["model"].isin(SEED_MODELS)]
     for column, plain in (("profiled", True), ("input", "loader")):  # profiled or loader timings are not the block's own
         if column in frame:
             frame = frame[frame[column] != plain]

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from bench.reference import SEED_PAIRS
 from bench.report.records import Report
-from bench.report.seed_pairs import pair_table
+from bench.report.seed_pairs import SEED_MODELS, pair_table
 from bench.report.tables import LATENCY_SCENARIOS, RECORDS, ok, pick
 
 THROUGHPUT_SCENARIOS = ("tf_book", "offline")  # a fixed batch run as fast as it goes (or no scenario at all)
@@ -104,9 +103,6 @@ def modules_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------------------- seed pairs
-SEED_MODELS = {name for pair in SEED_PAIRS for name in (pair.baseline, pair.improved)}
-
-
 def seed_pair_records(records: pd.DataFrame) -> pd.DataFrame:
     bench = ok(records, "mean_s", "gmacs_per_image")
     return bench[(bench["task"] == "benchmark") & bench["model"].isin(SEED_MODELS)]
