@@ -16,12 +16,12 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from bench.benchmark.task import run_benchmark
-from bench.job.errors import ConfigError, check_choice
+from contracts.errors import ConfigError, check_choice
 from bench.job.isolation import run_isolated
 from bench.job.lifecycle import TaskFn, run_job
 from bench.job.record import JobContext, is_multirun
 from bench.job.signals import exit_code
-from bench.job.status import Status
+from contracts.status import Status
 from bench.report.task import run_report
 from bench.training.task import run_eval, run_train
 

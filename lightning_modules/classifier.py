@@ -13,8 +13,8 @@ from hydra.utils import instantiate
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from bench.job.errors import TaskFailure
-from bench.job.status import Status
+from contracts.errors import TaskFailure
+from contracts.status import Status
 
 
 class ClassifierModule(pl.LightningModule):

@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data._utils.collate import default_collate
 from torchvision.datasets import ImageFolder
 
-from bench.job.errors import ConfigError, TaskFailure, check_choice
-from bench.job.status import Status
+from contracts.errors import ConfigError, TaskFailure, check_choice
+from contracts.status import Status
 
 from .transforms import EVAL_MODES, eval_transform, train_transform
 

@@ -12,7 +12,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from bench.job.errors import check_choice
+from contracts.errors import check_choice
 
 # GoogLeNet's random resize methods (Going Deeper Sec.6): bilinear, area, nearest, cubic, equal odds.
 # v2 has no "area" mode for resizes of arbitrary ratio; antialiased bilinear is what area filtering amounts to.

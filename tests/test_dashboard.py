@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bench.job.status import Status
+from contracts.status import Status
 from bench.report.task import make_report
 from helpers import TEST_NET, TINY_BENCH, records, run_cli, write_fake
 

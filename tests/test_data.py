@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench.job.errors import ConfigError
+from contracts.errors import ConfigError
 from lightning_modules.data import BadImageError, ImageFolderDataModule, ImageNetDataModule, MNISTDataModule
 from lightning_modules.transforms import eval_transform, googlenet_144_views
 from tiny_net import TinyInception

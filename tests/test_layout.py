@@ -2,8 +2,10 @@
 
 Every import of a project module counts, function-local ones included. The rules (docs/architecture.md):
 - the zoo (``lightning_modules.zoo``) and ``bench.reference`` import nothing else of the project;
-- ``bench.job`` imports only itself; ``bench.job.status`` and ``bench.job.errors`` are the shared vocabulary;
-- the Lightning side (the rest of ``lightning_modules``) imports the zoo and the vocabulary only;
+- ``contracts`` (the shared vocabulary and schemas) imports nothing else of the project;
+- ``bench.job`` imports only itself and ``contracts``;
+- one direction between the top folders: ``bench`` may import ``lightning_modules``, never the other way round;
+  the Lightning side (the rest of ``lightning_modules``) imports the zoo and ``contracts`` only;
 - a task package (``bench.benchmark``, ``bench.training``, ``bench.report``) imports the zoo, the Lightning
   side, ``bench.job`` and ``bench.reference``, never another task package;
 - nothing in the runtime imports ``run`` (the entry point) or ``tools``; no model family imports another;
@@ -19,9 +21,9 @@ import pytest
 
 from helpers import REPO
 
-PACKAGES = ("bench", "lightning_modules", "tools", "tests")
+PACKAGES = ("contracts", "bench", "lightning_modules", "tools", "tests")
 TASK_PACKAGES = ("bench.benchmark", "bench.training", "bench.report")
-VOCABULARY = ("bench.job.status", "bench.job.errors")
+VOCABULARY = ("contracts",)
 ZOO = "lightning_modules.zoo"
 
 
@@ -135,7 +137,7 @@ def violations(root: Path) -> list[str]:
     families = family_modules(root)
     found = [f"import cycle: {' -> '.join(c)}" for c in cycles(graph)]
     for module, targets in sorted(graph.items()):
-        is_test = not within(module, "bench", "lightning_modules", "tools", "run")
+        is_test = not within(module, "contracts", "bench", "lightning_modules", "tools", "run")
         for target in sorted(targets):
             edge = f"{module} imports {target}"
             if is_test:
@@ -148,8 +150,10 @@ def violations(root: Path) -> list[str]:
                 found.append(f"model family imports another family: {edge}")
             elif within(module, "bench.reference") or (within(module, *VOCABULARY) and not within(target, *VOCABULARY)):
                 found.append(f"a leaf module imports the project: {edge}")
-            elif within(module, "bench.job") and not within(target, "bench.job"):
-                found.append(f"bench.job imports only itself: {edge}")
+            elif within(module, "bench.job") and not within(target, "bench.job", *VOCABULARY):
+                found.append(f"bench.job imports only itself and the vocabulary: {edge}")
+            elif within(module, "lightning_modules") and within(target, "bench"):
+                found.append(f"lightning_modules never imports bench (one direction between the top folders): {edge}")
             elif within(module, "lightning_modules") and not within(module, ZOO) and not within(
                     target, "lightning_modules", *VOCABULARY):
                 found.append(f"the Lightning side imports the zoo and the vocabulary only: {edge}")
@@ -173,11 +177,13 @@ def test_no_module_is_over_400_lines() -> None:
 
 @pytest.mark.parametrize(("path", "line", "rule"), [
     ("lightning_modules/zoo/inception_v4.py", "from .inception_v3 import InceptionA\n", "family imports another family"),
-    ("lightning_modules/zoo/layers.py", "from bench.job.errors import ConfigError\n", "the zoo imports nothing"),
+    ("lightning_modules/zoo/layers.py", "from contracts.errors import ConfigError\n", "the zoo imports nothing"),
     ("bench/job/record.py", "from bench.report.task import run_report\n", "bench.job imports only itself"),
     ("bench/report/task.py", "from bench.benchmark.timing import summarize\n", "a task imports another task"),
     ("tests/test_a.py", "from test_b import helper\n", "test-to-test import"),
-    ("bench/job/status.py", "def f():\n    from bench.job.errors import ConfigError\n", "import cycle"),
+    ("lightning_modules/data.py", "from bench.job.record import JobContext\n", "lightning_modules never imports bench"),
+    ("contracts/errors.py", "from bench.job.record import JobContext\n", "a leaf module imports the project"),
+    ("contracts/status.py", "def f():\n    from contracts.errors import ConfigError\n", "import cycle"),
 ])
 def test_the_checker_catches_each_kind_of_violation(tmp_path: Path, path: str, line: str, rule: str) -> None:
     """A planted violation in a copy of the tree is found: the layout test can fail."""

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench.job.errors import ConfigError
-from bench.job.status import Status
+from contracts.errors import ConfigError
+from contracts.status import Status
 from bench.reference import MODELS, RETHINKING_TABLE3, TF_BOOK
 from bench.report.figures import series_traces
 from bench.report.markdown import render_markdown

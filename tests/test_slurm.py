@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import pytest
 
-from bench.job.status import Status
+from contracts.status import Status
 from helpers import REPO, SYNTHETIC_DATA, TEST_NET, TINY_BENCH, TINY_TRAIN, records, run_cli
 
 CLUSTER = REPO / "tools" / "slurm" / "cluster.sh"

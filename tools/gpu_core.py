@@ -21,7 +21,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from tools import gpu_checks
-from bench.job.status import Status
+from contracts.status import Status
 from tools.gpu_report import PART_TITLES, SKIPPED, Row, is_failure, render
 
 REPO = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from bench.benchmark.task import input_size
 from bench.benchmark.workload import PRECISIONS, make_step
 from bench.job.environment import resolve_device
 from bench.job.record import read_record
-from bench.job.status import Status
+from contracts.status import Status
 from tools import gpu_checks, gpu_lightning, gpu_timm
 from tools.gpu_core import REPO, Suite, job
 from tools.gpu_report import GOAL_EVENT_WALL, Row

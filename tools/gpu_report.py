@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.job.status import Status
+from contracts.status import Status
 
 # The issue's goals (issue 13): ours/timm, compiled bf16 MFU, Lightning/bare, event vs wall on the TF-book runs.
 GOAL_TIMM_RATIO = 1.0

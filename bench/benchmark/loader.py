@@ -32,7 +32,7 @@ from lightning_modules.data import DECODE_CHOICES
 
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
-from bench.job.errors import ConfigError, check_choice
+from contracts.errors import ConfigError, check_choice
 
 INPUTS = ("synthetic", "loader")
 REAL_DATA = "imagefolder, imagenet, mnist or digits"

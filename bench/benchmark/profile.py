@@ -31,7 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
-from bench.job.errors import ConfigError, check_positive
+from contracts.errors import ConfigError, check_positive
 
 OTHER = "(other)"
 OPTIMIZER = "(optimizer)"

@@ -22,8 +22,8 @@ from bench.benchmark.latency import latency_figures, latency_line
 from bench.benchmark.machine import EnergyMeter
 from bench.benchmark.timing import book_line, summarize, time_blocks, time_steps
 from bench.benchmark.workload import Workload
-from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
-from bench.job.status import Status
+from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
+from contracts.status import Status
 
 log = logging.getLogger(__name__)
 SCENARIO_FIELDS = (

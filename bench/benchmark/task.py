@@ -21,9 +21,9 @@ from bench.benchmark.machine import machine_at_end, machine_at_start
 from bench.benchmark.timing import MODE_LABELS
 from bench.benchmark.workload import PRECISIONS, Workload, autocast_for, is_oom, make_step
 from bench.job.environment import environment, resolve_device
-from bench.job.errors import ConfigError, TaskFailure, check_choice, check_positive
+from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
-from bench.job.status import Status
+from contracts.status import Status
 
 log = logging.getLogger(__name__)
 COMPILE_MODES = (False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")

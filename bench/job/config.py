@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bench.job.errors import ConfigError
+from contracts.errors import ConfigError
 
 
 def class_folders(path: str, _node_: Any) -> int:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from bench.job.errors import ConfigError
+from contracts.errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

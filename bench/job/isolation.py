@@ -32,7 +32,7 @@ from bench.job.lifecycle import TaskFn, interrupted_fields, run_job
 from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
 from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record, write_record
 from bench.job.signals import ForwardSignals, StopSignal, stopped_by
-from bench.job.status import Status
+from contracts.status import Status
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

@@ -19,11 +19,11 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig
 
 from bench.job.config import check_config
-from bench.job.errors import TaskFailure, config_error_from
+from contracts.errors import TaskFailure, config_error_from
 from bench.job.liveness import Heartbeat, heartbeat_interval, liveness_fields
 from bench.job.record import JobContext, is_multirun, new_record, write_record
 from bench.job.signals import StopGuard, StopSignal, stopped_by
-from bench.job.status import Status
+from contracts.status import Status
 from bench.job.tracking import finish_wandb, init_wandb
 
 log = logging.getLogger(__name__)

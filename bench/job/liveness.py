@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bench.job.errors import ConfigError
+from contracts.errors import ConfigError
 
 HEARTBEAT_INTERVAL_S = 30.0
 

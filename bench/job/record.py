@@ -22,7 +22,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from bench.job.status import Status
+from contracts.status import Status
 
 RECORD_FILE = "record.json"
 SCHEMA_VERSION = 1

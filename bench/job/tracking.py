@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from bench.job.record import summary_fields
-from bench.job.status import Status
+from contracts.status import Status
 
 
 def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.job.status import Status
+from contracts.status import Status
 from bench.reference import RETHINKING_TABLE3, TF_BOOK, paper_figures
 from bench.report import speed
 from bench.report.curves import TARGET_CURVE, curves, time_to_target

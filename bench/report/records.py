@@ -17,9 +17,9 @@ from typing import Any
 
 import pandas as pd
 
-from bench.job.errors import ConfigError
+from contracts.errors import ConfigError
 from bench.job.record import RECORD_FILE
-from bench.job.status import Status
+from contracts.status import Status
 from bench.reference import IMAGENET_VAL
 
 log = logging.getLogger(__name__)

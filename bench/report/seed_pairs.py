@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from bench.job.errors import ConfigError
-from bench.job.status import Status
+from contracts.errors import ConfigError
+from contracts.status import Status
 from bench.reference import SEED_PAIRS
 from bench.report.records import load_records
 from bench.report.tables import RECORDS

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from bench.job.status import FAILED_STATUSES, Status
+from contracts.status import FAILED_STATUSES, Status
 from bench.reference import IMAGENET_VAL, MODELS, RETHINKING_TABLE3, TF_BOOK, paper_figures
 from bench.report.records import Report
 

@@ -10,7 +10,7 @@ import pandas as pd
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from bench.job.errors import ConfigError
+from contracts.errors import ConfigError
 from bench.job.record import JobContext
 from bench.report.dashboard import render_dashboard
 from bench.report.markdown import markdown_table, render_markdown

@@ -23,7 +23,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from bench.job.environment import environment
-from bench.job.errors import ConfigError, check_choice
+from contracts.errors import ConfigError, check_choice
 from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields

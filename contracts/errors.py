@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bench.job.status import Status
+from contracts.status import Status
 
 
 class ConfigError(ValueError):
