@@ -24,6 +24,7 @@ from bench.job.signals import exit_code
 from contracts.status import Status
 from bench.report.task import run_report
 from bench.training.task import run_eval, run_train
+from contracts.record import F
 
 TASKS: dict[str, TaskFn] = {"benchmark": run_benchmark, "train": run_train, "eval": run_eval, "report": run_report}
 # isolate=auto runs these in a child process when run from the command line: a benchmark sweep is where jobs meet
@@ -51,21 +52,21 @@ def run_task(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
 
 def exit_status(record: dict[str, Any]) -> int:
     """0 for ok; 128 + the signal for a job a signal ended (143: SIGTERM), as a shell reports it; else 1."""
-    status = record["status"]
+    status = record[F.status]
     if status == Status.OK:
         return 0
     if status == Status.INTERRUPTED:
-        return exit_code(record["signal"])
+        return exit_code(record[F.signal])
     if status == Status.KILLED:
-        return exit_code(record["killed_signal"]) if record.get("killed_signal") else int(record.get("exit_code") or 1)
+        return exit_code(record[F.killed_signal]) if record.get(F.killed_signal) else int(record.get(F.exit_code) or 1)
     return 1
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     record = run_task(cfg, HydraConfig.get().runtime.output_dir)
-    if record["status"] != Status.OK:
-        print(f"error: {cfg.task} {record['status']}: {record['error']} (record: {record.get('out_dir')})", file=sys.stderr)
+    if record[F.status] != Status.OK:
+        print(f"error: {cfg.task} {record[F.status]}: {record[F.error]} (record: {record.get(F.out_dir)})", file=sys.stderr)
         if not is_multirun():
             sys.exit(exit_status(record))  # a sweep goes on (its report shows the job's status): never fail a job there
     return record.get(cfg.get("optimized_metric") or "", None)

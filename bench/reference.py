@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from contracts.record import F
+
 GOING_DEEPER = "Szegedy et al. 2014, Going Deeper with Convolutions (arXiv:1409.4842)"
 BN_PAPER = "Ioffe & Szegedy 2015, Batch Normalization (arXiv:1502.03167)"
 RETHINKING = "Szegedy et al. 2015, Rethinking the Inception Architecture (arXiv:1512.00567v1)"
@@ -33,7 +35,7 @@ class PaperFigures:
     protocol: str = SINGLE_CROP
 
     def as_dict(self) -> dict[str, Any]:
-        return {"top1": self.top1, "top5": self.top5, "params": self.params, "gmacs": self.gmacs,
+        return {F.top1: self.top1, F.top5: self.top5, F.params: self.params, "gmacs": self.gmacs,
                 "source": self.source, "dataset": self.dataset, "protocol": self.protocol}
 
 
@@ -104,13 +106,13 @@ RETHINKING_TABLE3: dict[str, Table3Row] = {r.row: r for r in (
 def table3_fields(row: str) -> dict[str, Any]:
     """A Table 3 row as flat record fields (``row``, ``network``, ``paper_top1_err``, ...)."""
     r = RETHINKING_TABLE3[row]
-    return {"row": r.row, "network": r.network, "paper_top1_err": r.top1_err, "paper_top5_err": r.top5_err,
-            "paper_bn_ops": r.bn_ops, "paper_source": RETHINKING_TABLE3_SOURCE}
+    return {F.row: r.row, F.network: r.network, F.paper_top1_err: r.top1_err, F.paper_top5_err: r.top5_err,
+            F.paper_bn_ops: r.bn_ops, F.paper_source: RETHINKING_TABLE3_SOURCE}
 
 
 # The TF book's Inception-v3 forward timing (seed 000): batch 32, 299x299, 10 burn-in + 100 timed steps.
-TF_BOOK = {"model": "inception_v3", "batch_size": 32, "input_size": 299, "mode": "forward", "steps": 100,
-           "burn_in": 10, "mean_s": 0.168, "std_s": 0.002, "source": TF_BOOK_SOURCE}
+TF_BOOK = {F.model: "inception_v3", F.batch_size: 32, F.input_size: 299, F.mode: "forward", F.steps: 100,
+           F.burn_in: 10, F.mean_s: 0.168, F.std_s: 0.002, "source": TF_BOOK_SOURCE}
 
 
 @dataclass(frozen=True)

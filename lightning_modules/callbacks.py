@@ -9,8 +9,10 @@ import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from contracts.record import F
+
 CURVE_KEYS = {"train_loss": "train/loss_epoch", "train_top1": "train/top1", "val_loss": "val/loss",
-              "val_top1": "val/top1", "val_top5": "val/top5", "images_per_s": "train/images_per_s"}
+              "val_top1": "val/top1", "val_top5": "val/top5", F.images_per_s: "train/images_per_s"}
 
 
 def _scalar(value: Any) -> float | None:
@@ -44,10 +46,10 @@ class EpochRecorder(Callback):
             self.curves[key].append(100 * value if value is not None and "top" in key else value)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"curves": self.curves, "images": self.images, "seconds": self.seconds}
+        return {F.curves: self.curves, "images": self.images, "seconds": self.seconds}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.curves, self.images, self.seconds = state_dict["curves"], state_dict["images"], state_dict["seconds"]
+        self.curves, self.images, self.seconds = state_dict[F.curves], state_dict["images"], state_dict["seconds"]
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -74,11 +76,11 @@ class BestCheckpoint(ModelCheckpoint):
 
     def state_dict(self) -> dict[str, Any]:
         self._sync()
-        return {**super().state_dict(), "best_epoch": self.best_epoch}
+        return {**super().state_dict(), F.best_epoch: self.best_epoch}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
-        self.best_epoch, self._best_path = state_dict.get("best_epoch"), self.best_model_path
+        self.best_epoch, self._best_path = state_dict.get(F.best_epoch), self.best_model_path
 
 
 class StopRequests(Protocol):

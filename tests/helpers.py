@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from bench.job.record import write_record
+from contracts.record import SCHEMA_VERSION, BenchSetup, Cost, Environment, F, Identity, Timing
+from contracts.status import Status
 
 REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = str(REPO / "conf")
@@ -94,17 +97,21 @@ def records(root: Path) -> list[dict[str, Any]]:
 
 
 def fake_record(**fields: Any) -> dict[str, Any]:
-    """A record shaped like the harness's, for report and dashboard tests that need no benchmark run."""
-    record = {
-        "schema_version": 1, "run_id": uuid.uuid4().hex[:12], "timestamp": "2025-01-01T00:00:00+00:00",
-        "task": "benchmark", "status": "ok", "error": None, "model": "googlenet", "data": "synthetic",
-        "config": {"model": {"name": fields.get("model", "googlenet")}}, "sweep_id": None, "job_num": None,
-        "overrides": [], "device_name": "Test CPU", "device_count": 1, "device_type": "cpu",
-        "mode": "forward", "batch_size": 2, "input_size": 64, "precision": "fp32", "memory_format": "contiguous",
-        "compile": "off", "mean_s": 0.01, "std_s": 0.001, "images_per_s": 200.0, "step_times_s": [0.009, 0.01, 0.011],
-        "gmacs_per_image": 1.5, "params": 6_600_000,
-    }
-    return {**record, **fields}
+    """A record shaped like the harness's, built from the schema's dataclasses (``contracts.record``), for report and
+    dashboard tests that need no benchmark run; ``fields`` override (or break) any of it."""
+    model = fields.get(F.model, "googlenet")
+    parts = (
+        Identity(schema_version=SCHEMA_VERSION, run_id=uuid.uuid4().hex[:12], timestamp="2025-01-01T00:00:00+00:00",
+                 task="benchmark", status=Status.OK.value, model=model, data="synthetic",
+                 config={"model": {"name": model}}, overrides=[]),
+        Environment(device_name="Test CPU", device_count=1, device_type="cpu"),
+        BenchSetup(mode="forward", batch_size=2, input_size=64, precision="fp32", memory_format="contiguous",
+                   compile="off"),
+        Timing(mean_s=0.01, std_s=0.001, images_per_s=200.0, step_times_s=[0.009, 0.01, 0.011]),
+        Cost(gmacs_per_image=1.5, params=6_600_000),
+    )
+    record = {k: v for p in parts for k, v in asdict(p).items() if v is not None}
+    return {**record, F.error: None, F.sweep_id: None, F.job_num: None, **fields}
 
 
 def write_fake(root: Path, name: str, **fields: Any) -> dict[str, Any]:

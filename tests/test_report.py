@@ -61,9 +61,9 @@ def test_truncated_record_is_skipped_with_a_warning(tmp_path: Path, caplog: pyte
 
 
 def test_unknown_and_mixed_columns_survive_csv_and_parquet(tmp_path: Path) -> None:
-    write_fake(tmp_path, "new", schema_version=7, future_field=3, nested={"a": [1, 2]})
-    write_fake(tmp_path, "newer", schema_version=8, future_field="three")
-    write_fake(tmp_path, "old", schema_version=0, step_times_s=None, images_per_s=None)
+    write_fake(tmp_path, "new", future_field=3, nested={"a": [1, 2]})   # fields this schema does not know: kept
+    write_fake(tmp_path, "newer", future_field="three")
+    write_fake(tmp_path, "old", schema_version=1, step_times_s=None, images_per_s=None)
     figures = make_report([tmp_path], tmp_path / "out")
     for frame in (pd.read_csv(figures["report_csv"]), pd.read_parquet(figures["report_parquet"])):
         assert len(frame) == 3
@@ -84,20 +84,25 @@ def test_failed_jobs_counted_and_shown_with_their_error(tmp_path: Path) -> None:
 def test_running_records_whose_process_is_gone_show_as_dead(tmp_path: Path) -> None:
     now = time.time()
     gone = os.getpid() + 10_000_000  # above pid_max: no such process
+    alive = os.getpid()
     write_fake(tmp_path, "here_gone", status=Status.RUNNING, host=HOST, pid=gone, heartbeat_at=now, heartbeat_interval_s=30)
-    write_fake(tmp_path, "here_alive", status=Status.RUNNING, host=HOST, pid=os.getpid(), heartbeat_at=now - 3600,
-               heartbeat_interval_s=30)  # same host: the pid decides, not the heartbeat
+    write_fake(tmp_path, "here_alive", status=Status.RUNNING, host=HOST, pid=alive, heartbeat_at=now - 10,
+               heartbeat_interval_s=30)
+    # same host, pid alive but the heartbeat an hour old: the pid is another process's now (pid reuse)
+    write_fake(tmp_path, "here_reused", status=Status.RUNNING, host=HOST, pid=alive, heartbeat_at=now - 3600,
+               heartbeat_interval_s=30)
+    write_fake(tmp_path, "here_no_beat", status=Status.RUNNING, host=HOST, pid=alive)  # no heartbeat: the pid decides
     write_fake(tmp_path, "far_stale", status=Status.RUNNING, host="node7", pid=1, heartbeat_at=now - 100,
                heartbeat_interval_s=30)  # older than 3 intervals
     write_fake(tmp_path, "far_fresh", status=Status.RUNNING, host="node7", pid=1, heartbeat_at=now - 80,
                heartbeat_interval_s=30)
     report = build_report([tmp_path])
     shown = dict(zip(report.records["record_path"].map(lambda p: Path(p).parent.name), report.records["status"]))
-    assert shown == {"here_gone": Status.DEAD, "here_alive": Status.RUNNING, "far_stale": Status.DEAD,
-                     "far_fresh": Status.RUNNING}
+    assert shown == {"here_gone": Status.DEAD, "here_alive": Status.RUNNING, "here_reused": Status.DEAD,
+                     "here_no_beat": Status.RUNNING, "far_stale": Status.DEAD, "far_fresh": Status.RUNNING}
     assert set(report.records["recorded_status"]) == {Status.RUNNING}
     status = _table(report, "status")
-    assert dict(zip(status["status"], status["jobs"])) == {"running": 2, "dead": 2}
+    assert dict(zip(status["status"], status["jobs"])) == {"running": 3, "dead": 3}
 
 
 def test_paper_figures_only_beside_imagenet_val_with_the_papers_protocol(tmp_path: Path) -> None:

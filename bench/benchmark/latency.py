@@ -18,10 +18,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from contracts.record import F
+
 log = logging.getLogger(__name__)
 
 CONFIDENCE = 0.99  # LoadGen's early-stopping confidence
-PERCENTILES = {"latency_p50_s": 50.0, "latency_p90_s": 90.0, "latency_p99_s": 99.0, "latency_p999_s": 99.9}
+PERCENTILES = {F.latency_p50_s: 50.0, F.latency_p90_s: 90.0, F.latency_p99_s: 99.0, F.latency_p999_s: 99.9}
 
 
 def min_queries(percentile: float, confidence: float = CONFIDENCE) -> int:
@@ -39,9 +41,9 @@ def latency_figures(latencies: Sequence[float], what: str = "latency") -> dict[s
     if times.size == 0:
         raise ValueError("no latencies to summarise")
     figures: dict[str, float | int | None] = {
-        "queries": int(times.size),
-        "latency_mean_s": float(times.mean()),
-        "latency_std_s": float(times.std(ddof=0)),
+        F.queries: int(times.size),
+        F.latency_mean_s: float(times.mean()),
+        F.latency_std_s: float(times.std(ddof=0)),
     }
     for key, percentile in PERCENTILES.items():
         need = min_queries(percentile)

@@ -33,6 +33,7 @@ from lightning_modules.data import DECODE_CHOICES
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
 from contracts.errors import ConfigError, check_choice
+from contracts.record import F
 
 INPUTS = ("synthetic", "loader")
 REAL_DATA = "imagefolder, imagenet, mnist or digits"
@@ -191,17 +192,17 @@ class Feed:
         model = bench.batch_size / statistics.fmean(model_times)
         per_worker = pipeline / max(1, self.workers)
         figures = {
-            "input": "loader", "decode": self.decode, "pipeline_images_per_s": pipeline,
-            "pipeline_images_per_s_per_worker": per_worker, "model_images_per_s": model,
-            "data_bound": end_to_end < DATA_BOUND_RATIO * model, "workers_needed": math.ceil(model / per_worker),
-            "distinct_images": len(self.sampler.seen),
+            F.input: "loader", F.decode: self.decode, F.pipeline_images_per_s: pipeline,
+            F.pipeline_images_per_s_per_worker: per_worker, F.model_images_per_s: model,
+            F.data_bound: end_to_end < DATA_BOUND_RATIO * model, F.workers_needed: math.ceil(model / per_worker),
+            F.distinct_images: len(self.sampler.seen),
         }
         print(f"Loader (data={self.name}, {_workers(self.workers)}, decode={self.decode}): pipeline {pipeline:.1f} img/s "
               f"({per_worker:.1f} per worker), model alone {model:.1f} img/s, end to end {end_to_end:.1f} img/s")
-        print(verdict(end_to_end, model, per_worker, self.workers, figures["workers_needed"]))
+        print(verdict(end_to_end, model, per_worker, self.workers, figures[F.workers_needed]))
         if self.sampler.handed_out > self.dataset_size:
             print(f"The dataset holds {self.dataset_size} images: the loader read it again "
-                  f"({figures['distinct_images']} distinct images in {self.sampler.handed_out} reads)")
+                  f"({figures[F.distinct_images]} distinct images in {self.sampler.handed_out} reads)")
         return {**retimed(result, times, bench.batch_size, end_to_end), **figures}
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -19,11 +20,13 @@ from typing import Any
 
 import torch
 
+from contracts.record import Energy, F, GpuState, names
+
 log = logging.getLogger(__name__)
 
 GOVERNOR = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
 POWERCAP = Path("/sys/class/powercap")
-GPU_FIELDS = ("gpu_clock_sm_mhz", "gpu_clock_mem_mhz", "gpu_power_limit_w", "gpu_temperature_c", "gpu_persistence_mode")
+GPU_FIELDS = names(GpuState)
 # NVML's energy counter updates every 20-100 ms: a shorter window would be mostly quantisation.
 MIN_ENERGY_WINDOW_S = 2.0
 
@@ -103,12 +106,12 @@ def gpu_state(device: torch.device) -> dict[str, Any]:
 
 def machine_at_start(device: torch.device, threads: int) -> dict[str, Any]:
     load = load_average()
-    return {"load_avg_start": load, "noisy": is_noisy(load, threads), "cpu_governor": cpu_governor()}
+    return {F.load_avg_start: load, F.noisy: is_noisy(load, threads), F.cpu_governor: cpu_governor()}
 
 
 def machine_at_end(device: torch.device) -> dict[str, Any]:
     """Load at the end and the GPU's state right after the timed work (clocks still at their working level)."""
-    return {"load_avg_end": load_average(), **gpu_state(device)}
+    return {F.load_avg_end: load_average(), **gpu_state(device)}
 
 
 # --- energy -------------------------------------------------------------------------------------------
@@ -190,14 +193,11 @@ class EnergyMeter:
 
     def figures(self, images: int) -> dict[str, Any]:
         if self.counter is None:
-            return {"energy_j": None, "power_w": None, "energy_j_per_image": None, "energy_source": None}
+            return asdict(Energy())
         if self.seconds < MIN_ENERGY_WINDOW_S:
             log.info("energy not reported: the timed window (%.2f s) is under %.0f s, the counter's resolution "
                      "would dominate", self.seconds, MIN_ENERGY_WINDOW_S)
-            return {"energy_j": None, "power_w": None, "energy_j_per_image": None, "energy_source": self.counter.source}
-        return {
-            "energy_j": self.joules,
-            "power_w": self.joules / self.seconds,
-            "energy_j_per_image": self.joules / images if images else None,
-            "energy_source": self.counter.source,
-        }
+            return asdict(Energy(energy_source=self.counter.source))
+        return asdict(Energy(energy_j=self.joules, power_w=self.joules / self.seconds,
+                             energy_j_per_image=self.joules / images if images else None,
+                             energy_source=self.counter.source))

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench.benchmark.timing import summarize
+from contracts.record import F
 
 
 def retimed(result: dict[str, Any], durations: Sequence[float], batch_size: int,
@@ -15,8 +16,8 @@ def retimed(result: dict[str, Any], durations: Sequence[float], batch_size: int,
     """
     stats = summarize(durations, batch_size)
     if images_per_s is not None:
-        stats["images_per_s"] = images_per_s
-    achieved = result["gflops_per_image_step"] * stats["images_per_s"] / 1e3
-    peak = result["peak_tflops"]
-    return {**stats, "step_times_s": list(durations), "repeat_means_s": [stats["mean_s"]], "repeat_std_s": None,
-            "achieved_tflops": achieved, "utilization": achieved / peak if peak else None}
+        stats[F.images_per_s] = images_per_s
+    achieved = result[F.gflops_per_image_step] * stats[F.images_per_s] / 1e3
+    peak = result[F.peak_tflops]
+    return {**stats, F.step_times_s: list(durations), F.repeat_means_s: [stats[F.mean_s]], F.repeat_std_s: None,
+            F.achieved_tflops: achieved, F.utilization: achieved / peak if peak else None}

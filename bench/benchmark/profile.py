@@ -32,6 +32,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
 from contracts.errors import ConfigError, check_positive
+from contracts.record import F
 
 OTHER = "(other)"
 OPTIMIZER = "(optimizer)"
@@ -207,11 +208,11 @@ def attribute(model: nn.Module, step: Callable[[], Any], count_step: Callable[[]
                      "gflops_per_s": gflops * bench.batch_size / time_s if time_s else 0.0})
     rows.sort(key=lambda row: row["time_s"], reverse=True)
     retime = retimed(result, durations, bench.batch_size)
-    overhead = retime["mean_s"] / result["mean_s"]
-    print(module_table(rows, depth, retime["mean_s"], overhead))
+    overhead = retime[F.mean_s] / result[F.mean_s]
+    print(module_table(rows, depth, retime[F.mean_s], overhead))
     print(f"Trace: {trace}")
-    return {**retime, "profiled": True, "profile_overhead": overhead, "profile_depth": depth, "modules": rows,
-            "trace_file": str(trace)}
+    return {**retime, F.profiled: True, F.profile_overhead: overhead, F.profile_depth: depth, F.modules: rows,
+            F.trace_file: str(trace)}
 
 
 def module_table(rows: list[dict[str, Any]], depth: int, step_s: float, overhead: float) -> str:

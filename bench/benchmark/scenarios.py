@@ -24,12 +24,13 @@ from bench.benchmark.timing import book_line, summarize, time_blocks, time_steps
 from bench.benchmark.workload import Workload
 from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
 from contracts.status import Status
+from contracts.record import F
 
 log = logging.getLogger(__name__)
 SCENARIO_FIELDS = (
-    "latency_p50_s", "latency_p90_s", "latency_p99_s", "latency_p999_s", "latency_mean_s", "latency_std_s",
-    "queries", "qps_offered", "qps_achieved", "slo_s", "slo_met", "max_qps_at_slo", "qps_probes",
-    "batch_size_max_fit", "batch_size_best", "batch_sizes_tried",
+    F.latency_p50_s, F.latency_p90_s, F.latency_p99_s, F.latency_p999_s, F.latency_mean_s, F.latency_std_s,
+    F.queries, F.qps_offered, F.qps_achieved, F.slo_s, F.slo_met, F.max_qps_at_slo, F.qps_probes,
+    F.batch_size_max_fit, F.batch_size_best, F.batch_sizes_tried,
 )
 
 
@@ -86,16 +87,16 @@ def run_tf_book(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
     for _ in range(bench.repeats):
         times = time_steps(step, work.device, bench.steps, bench.burn_in, bench.log_every, window=meter.window())
         stats = summarize(times, bench.batch_size)
-        print(book_line(bench.mode, bench.steps, stats["mean_s"], stats["std_s"]))
+        print(book_line(bench.mode, bench.steps, stats[F.mean_s], stats[F.std_s]))
         durations += times
-        repeat_means.append(stats["mean_s"])
+        repeat_means.append(stats[F.mean_s])
     stats = summarize(durations, bench.batch_size)
     if bench.repeats > 1:
         spread = summarize(repeat_means, bench.batch_size)
-        print(f"Across {bench.repeats} repeats: {spread['mean_s']:.3f} +/- {spread['std_s']:.3f} sec / batch "
-              f"(all {len(durations)} steps: {stats['mean_s']:.3f} +/- {stats['std_s']:.3f})")
-        stats["repeat_std_s"] = spread["std_s"]
-    return {**stats, "step_times_s": durations, "repeat_means_s": repeat_means,
+        print(f"Across {bench.repeats} repeats: {spread[F.mean_s]:.3f} +/- {spread[F.std_s]:.3f} sec / batch "
+              f"(all {len(durations)} steps: {stats[F.mean_s]:.3f} +/- {stats[F.std_s]:.3f})")
+        stats[F.repeat_std_s] = spread[F.std_s]
+    return {**stats, F.step_times_s: durations, F.repeat_means_s: repeat_means,
             **meter.figures(len(durations) * bench.batch_size)}
 
 
@@ -115,10 +116,10 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
         elapsed = time.perf_counter() - start
     figures = latency_figures(latencies, what="single-stream latency")
     print(f"single_stream: {len(latencies)} queries in {elapsed:.1f} s, {latency_line(figures)}, "
-          f"mean {figures['latency_mean_s']:.4f} +/- {figures['latency_std_s']:.4f} s")
-    return {**figures, "duration_s": elapsed, "qps_achieved": len(latencies) / elapsed,
-            "images_per_s": len(latencies) / elapsed,
-            "mean_s": figures["latency_mean_s"], "std_s": figures["latency_std_s"], "step_times_s": latencies,
+          f"mean {figures[F.latency_mean_s]:.4f} +/- {figures[F.latency_std_s]:.4f} s")
+    return {**figures, F.duration_s: elapsed, F.qps_achieved: len(latencies) / elapsed,
+            F.images_per_s: len(latencies) / elapsed,
+            F.mean_s: figures[F.latency_mean_s], F.std_s: figures[F.latency_std_s], F.step_times_s: latencies,
             **meter.figures(len(latencies))}
 
 
@@ -130,11 +131,11 @@ def measure_offline(work: Workload, bench: DictConfig, batch: int) -> dict[str, 
     per_block = np.asarray([batch * bench.block_steps / t for t in blocks])
     per_step = np.asarray(blocks) / bench.block_steps
     images = batch * bench.block_steps * bench.blocks
-    figures = {"images_per_s": images / sum(blocks), "images_per_s_std": float(per_block.std(ddof=0)),
-               "mean_s": float(per_step.mean()), "std_s": float(per_step.std(ddof=0)),
-               "block_times_s": blocks, **meter.figures(images)}
-    print(f"offline batch {batch}: {figures['images_per_s']:.1f} +/- {figures['images_per_s_std']:.1f} img/s "
-          f"across {bench.blocks} blocks of {bench.block_steps} steps ({figures['mean_s']:.4f} s / step)")
+    figures = {F.images_per_s: images / sum(blocks), F.images_per_s_std: float(per_block.std(ddof=0)),
+               F.mean_s: float(per_step.mean()), F.std_s: float(per_step.std(ddof=0)),
+               F.block_times_s: blocks, **meter.figures(images)}
+    print(f"offline batch {batch}: {figures[F.images_per_s]:.1f} +/- {figures[F.images_per_s_std]:.1f} img/s "
+          f"across {bench.blocks} blocks of {bench.block_steps} steps ({figures[F.mean_s]:.4f} s / step)")
     return figures
 
 
@@ -154,11 +155,11 @@ def run_offline(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
     if max_fit == bench.max_batch_size:
         log.info("batch search stopped at bench.max_batch_size=%d, which fits; raise it to search further", max_fit)
     tried = {b: measure_offline(work, bench, b) for b in batch_search.candidate_batches(max_fit)}
-    best = max(tried, key=lambda b: tried[b]["images_per_s"])
+    best = max(tried, key=lambda b: tried[b][F.images_per_s])
     print(f"offline: batch {max_fit} is the largest that fits; the best is batch {best} at "
-          f"{tried[best]['images_per_s']:.1f} img/s")
-    return {**tried[best], "batch_size": best, "batch_size_max_fit": max_fit, "batch_size_best": best,
-            "batch_sizes_tried": [{"batch_size": b, "images_per_s": f["images_per_s"]} for b, f in tried.items()]}
+          f"{tried[best][F.images_per_s]:.1f} img/s")
+    return {**tried[best], F.batch_size: best, F.batch_size_max_fit: max_fit, F.batch_size_best: best,
+            F.batch_sizes_tried: [{F.batch_size: b, F.images_per_s: f[F.images_per_s]} for b, f in tried.items()]}
 
 
 def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
@@ -187,8 +188,8 @@ def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
         print(f"server: searching offered QPS in [{qps_min:.2f}, {qps_max:.2f}] for a p99 within {slo_s:.4f} s")
         figures = server.search_qps(probe, qps_min, qps_max, bench.search_steps)
     else:
-        figures = {**probe(bench.target_qps), "max_qps_at_slo": None, "qps_probes": None}
-    return {**figures, "images_per_s": figures["qps_achieved"], "batch_size": bench.max_batch}
+        figures = {**probe(bench.target_qps), F.max_qps_at_slo: None, F.qps_probes: None}
+    return {**figures, F.images_per_s: figures[F.qps_achieved], F.batch_size: bench.max_batch}
 
 
 def capacity_qps(serve: Callable[[int], None], max_batch: int, tries: int = 3) -> float:

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from bench.benchmark.latency import latency_figures, latency_line, min_queries
+from contracts.record import F
 
 log = logging.getLogger(__name__)
 LEAD_S = 0.005  # the first query is due this long after the schedule is made
@@ -40,10 +41,10 @@ class ServerRun:
 
     def figures(self, qps_offered: float, slo_s: float) -> dict[str, Any]:
         stats = latency_figures(self.latencies, what=f"server at {qps_offered:.2f} QPS")
-        p99 = stats["latency_p99_s"]
-        return {**stats, "qps_offered": qps_offered, "qps_achieved": self.qps_achieved, "duration_s": self.duration_s,
-                "slo_s": slo_s, "slo_met": None if p99 is None else p99 <= slo_s,
-                "mean_batch": float(np.mean(self.batches))}
+        p99 = stats[F.latency_p99_s]
+        return {**stats, F.qps_offered: qps_offered, F.qps_achieved: self.qps_achieved, F.duration_s: self.duration_s,
+                F.slo_s: slo_s, F.slo_met: None if p99 is None else p99 <= slo_s,
+                F.mean_batch: float(np.mean(self.batches))}
 
 
 def poisson_arrivals(queries: int, qps: float, seed: int) -> np.ndarray:
@@ -100,14 +101,14 @@ def run_at(serve: Callable[[int], None], qps: float, queries: int, seed: int, ma
     """One server run at an offered ``qps``; prints one line and returns its figures."""
     arrivals = poisson_arrivals(queries, qps, seed)
     figures = run_schedule(serve, arrivals, max_batch, max_wait_s).figures(qps, slo_s)
-    verdict = {True: "meets", False: "misses", None: "cannot judge"}[figures["slo_met"]]
-    print(f"server at {qps:.2f} QPS offered: {figures['qps_achieved']:.2f} achieved, {queries} queries, "
-          f"mean batch {figures['mean_batch']:.2f}, {latency_line(figures)}; {verdict} the p99 SLO of {slo_s:.4f} s")
+    verdict = {True: "meets", False: "misses", None: "cannot judge"}[figures[F.slo_met]]
+    print(f"server at {qps:.2f} QPS offered: {figures[F.qps_achieved]:.2f} achieved, {queries} queries, "
+          f"mean batch {figures[F.mean_batch]:.2f}, {latency_line(figures)}; {verdict} the p99 SLO of {slo_s:.4f} s")
     return figures
 
 
 def probe_summary(figures: dict[str, Any]) -> dict[str, Any]:
-    return {k: figures[k] for k in ("qps_offered", "qps_achieved", "latency_p50_s", "latency_p99_s", "slo_met")}
+    return {k: figures[k] for k in (F.qps_offered, F.qps_achieved, F.latency_p50_s, F.latency_p99_s, F.slo_met)}
 
 
 def search_qps(probe: Callable[[float], dict[str, Any]], qps_min: float, qps_max: float, steps: int) -> dict[str, Any]:
@@ -126,20 +127,20 @@ def search_qps(probe: Callable[[float], dict[str, Any]], qps_min: float, qps_max
         return figures
 
     best = run(qps_min)
-    if not best["slo_met"]:
+    if not best[F.slo_met]:
         log.info("the p99 SLO is missed even at the lowest probe, %.2f QPS: no rate in the searched range meets it",
                  qps_min)
-        return {**best, "max_qps_at_slo": None, "qps_probes": probes}
+        return {**best, F.max_qps_at_slo: None, F.qps_probes: probes}
     top = run(qps_max)
-    if top["slo_met"]:
+    if top[F.slo_met]:
         log.info("the p99 SLO holds at the top of the searched range, %.2f QPS (bench.qps_max)", qps_max)
-        return {**top, "max_qps_at_slo": qps_max, "qps_probes": probes}
+        return {**top, F.max_qps_at_slo: qps_max, F.qps_probes: probes}
     low, high = qps_min, qps_max
     for _ in range(steps):
         mid = (low + high) / 2
         figures = run(mid)
-        if figures["slo_met"]:
+        if figures[F.slo_met]:
             low, best = mid, figures
         else:
             high = mid
-    return {**best, "max_qps_at_slo": best["qps_offered"], "qps_probes": probes}
+    return {**best, F.max_qps_at_slo: best[F.qps_offered], F.qps_probes: probes}

@@ -24,6 +24,7 @@ from bench.job.environment import environment, resolve_device
 from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
 from contracts.status import Status
+from contracts.record import F
 
 log = logging.getLogger(__name__)
 COMPILE_MODES = (False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -74,15 +75,15 @@ def cost_figures(work: Workload, forward_flops: float, step_flops: float, images
             else flops.cpu_peak_tflops(peak_kind))
     cuda = work.device.type == "cuda"
     return {
-        "gmacs_per_image": forward_flops / 2 / 1e9,
-        "gflops_per_image_step": step_flops / 1e9,
-        "achieved_tflops": achieved,
-        "peak_tflops": peak,
-        "peak_precision": peak_kind,
-        "utilization": achieved / peak if peak else None,
-        "peak_memory_mb": (torch.cuda.max_memory_allocated(work.device) / 2**20 if cuda
+        F.gmacs_per_image: forward_flops / 2 / 1e9,
+        F.gflops_per_image_step: step_flops / 1e9,
+        F.achieved_tflops: achieved,
+        F.peak_tflops: peak,
+        F.peak_precision: peak_kind,
+        F.utilization: achieved / peak if peak else None,
+        F.peak_memory_mb: (torch.cuda.max_memory_allocated(work.device) / 2**20 if cuda
                            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "peak_memory_kind": "cuda_max_allocated" if cuda else "process_max_rss",
+        F.peak_memory_kind: "cuda_max_allocated" if cuda else "process_max_rss",
     }
 
 
@@ -105,12 +106,12 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     feed = loader.Feed(cfg, model.info, size, device) if bench.input == "loader" else None
     figures: dict[str, Any] = {
         **environment(device),
-        "scenario": bench.scenario, **dict.fromkeys(scenarios.SCENARIO_FIELDS),
-        "mode": bench.mode, "batch_size": bench.batch_size, "input_size": size, "precision": bench.precision,
-        "memory_format": "channels_last" if bench.channels_last else "contiguous",
-        "compile": bench.compile or "off", "steps": bench.steps, "burn_in": bench.burn_in, "repeats": bench.repeats,
-        "params": flops.count_params(model, aux=False), "params_with_aux": flops.count_params(model),
-        "input": bench.input, "profiled": bench.profile,
+        F.scenario: bench.scenario, **dict.fromkeys(scenarios.SCENARIO_FIELDS),
+        F.mode: bench.mode, F.batch_size: bench.batch_size, F.input_size: size, F.precision: bench.precision,
+        F.memory_format: "channels_last" if bench.channels_last else "contiguous",
+        F.compile: bench.compile or "off", F.steps: bench.steps, F.burn_in: bench.burn_in, F.repeats: bench.repeats,
+        F.params: flops.count_params(model, aux=False), F.params_with_aux: flops.count_params(model),
+        F.input: bench.input, F.profiled: bench.profile,
         **machine_at_start(device, torch.get_num_threads()),
     }
     ctx.record.update(figures)  # so a failure below still records what was tried
@@ -130,7 +131,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         figures.update(machine_at_end(device))
         ctx.record.update(figures)
     result = {**figures, **result,
-              **cost_figures(work, forward_flops, step_flops, result["images_per_s"], figures["device_name"])}
+              **cost_figures(work, forward_flops, step_flops, result[F.images_per_s], figures[F.device_name])}
     if feed is not None or bench.profile:  # more steps of the same workload, after the scenario's own timing
         x = work.inputs(bench.batch_size)
         step = make_step(work.model, x, bench.mode, autocast_for(device, bench.precision))

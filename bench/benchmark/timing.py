@@ -18,6 +18,8 @@ from datetime import datetime
 import numpy as np
 import torch
 
+from contracts.record import F
+
 MODE_LABELS = {"forward": "Forward", "forward_backward": "Forward-backward"}
 
 
@@ -103,14 +105,14 @@ def summarize(durations: Sequence[float], batch_size: int) -> dict[str, float]:
     times = np.asarray(durations, dtype=np.float64)
     mean = float(times.mean())
     return {
-        "mean_s": mean,
-        "std_s": float(times.std(ddof=0)),  # population std: the book's sqrt(E[t^2] - E[t]^2)
-        "median_s": float(np.percentile(times, 50)),
-        "p90_s": float(np.percentile(times, 90)),
-        "p99_s": float(np.percentile(times, 99)),
-        "min_s": float(times.min()),
-        "max_s": float(times.max()),
-        "images_per_s": batch_size / mean,
+        F.mean_s: mean,
+        F.std_s: float(times.std(ddof=0)),  # population std: the book's sqrt(E[t^2] - E[t]^2)
+        F.median_s: float(np.percentile(times, 50)),
+        F.p90_s: float(np.percentile(times, 90)),
+        F.p99_s: float(np.percentile(times, 99)),
+        F.min_s: float(times.min()),
+        F.max_s: float(times.max()),
+        F.images_per_s: batch_size / mean,
     }
 
 

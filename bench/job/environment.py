@@ -5,6 +5,7 @@ import os
 import platform
 import socket
 import subprocess
+from dataclasses import asdict
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from contracts.errors import ConfigError
+from contracts.record import Environment, F
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,22 +75,22 @@ def environment(device: torch.device) -> dict[str, object]:
     """Versions, host and device facts: enough to tell apart runs from two machines or two installs."""
     commit, dirty = git_state()
     cuda = device.type == "cuda"
-    return {
-        "host": socket.gethostname(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": _version("torchvision"),
-        "lightning": _version("lightning"),
-        "cuda": torch.version.cuda if cuda else None,
-        "cudnn": torch.backends.cudnn.version() if cuda else None,
-        "device": str(device),
-        "device_type": device.type,
-        "device_name": device_name(device),
-        "device_count": torch.cuda.device_count() if cuda else 1,
-        "cpu": cpu_model(),
-        "cpu_threads": torch.get_num_threads(),
-        "git_commit": commit,
-        "git_dirty": dirty,
-        "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
-    }
+    facts = Environment(
+        platform=platform.platform(),
+        python=platform.python_version(),
+        torch=torch.__version__,
+        torchvision=_version("torchvision"),
+        lightning=_version("lightning"),
+        cuda=torch.version.cuda if cuda else None,
+        cudnn=torch.backends.cudnn.version() if cuda else None,
+        device=str(device),
+        device_type=device.type,
+        device_name=device_name(device),
+        device_count=torch.cuda.device_count() if cuda else 1,
+        cpu=cpu_model(),
+        cpu_threads=torch.get_num_threads(),
+        git_commit=commit,
+        git_dirty=dirty,
+        slurm_job_id=os.environ.get("SLURM_JOB_ID"),
+    )
+    return {F.host: socket.gethostname(), **asdict(facts)}  # host: Liveness's field, in the fingerprint too

@@ -33,6 +33,7 @@ from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
 from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record, write_record
 from bench.job.signals import ForwardSignals, StopSignal, stopped_by
 from contracts.status import Status
+from contracts.record import F
 
 log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -89,10 +90,10 @@ def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: f
         record = read_record(out_dir / RECORD_FILE)
     except (OSError, ValueError):
         record = None
-    if record is not None and record.get("status") != Status.RUNNING:
+    if record is not None and record.get(F.status) != Status.RUNNING:
         return record
     # died before its first write: the record it would have written, with its pid
-    record = record or {**new_record(cfg, cfg.task), **liveness_fields(HEARTBEAT_INTERVAL_S), "pid": child.pid}
+    record = record or {**new_record(cfg, cfg.task), **liveness_fields(HEARTBEAT_INTERVAL_S), F.pid: child.pid}
     code = child.returncode
     by = signal.Signals(-code).name if code < 0 else None
     if stop is not None and by == stop.name:  # the stop signal came before the child could handle it

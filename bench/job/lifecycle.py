@@ -25,6 +25,7 @@ from bench.job.record import JobContext, is_multirun, new_record, write_record
 from bench.job.signals import StopGuard, StopSignal, stopped_by
 from contracts.status import Status
 from bench.job.tracking import finish_wandb, init_wandb
+from contracts.record import F
 
 log = logging.getLogger(__name__)
 TaskFn = Callable[[DictConfig, JobContext], dict[str, Any]]
@@ -33,7 +34,7 @@ ERROR_LOG = "error.log"
 
 def interrupted_fields(stop: StopSignal, step: int | None) -> dict[str, Any]:
     at = f" at step {step}" if step is not None else ""
-    return {"status": Status.INTERRUPTED, "signal": stop.name, "step_reached": step, "error": f"stopped by {stop.name}{at}"}
+    return {F.status: Status.INTERRUPTED, F.signal: stop.name, F.step_reached: step, F.error: f"stopped by {stop.name}{at}"}
 
 
 def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any]:
@@ -58,7 +59,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
                 ctx.wandb_run = init_wandb(cfg, record, out_dir)
             check_config(cfg)
             record.update(task(cfg, ctx))
-            record["status"] = Status.OK
+            record[F.status] = Status.OK
         except StopSignal as stop:
             record.update(interrupted_fields(stop, ctx.step))
         except KeyboardInterrupt:  # SIGINT outside the main thread, where no handler can be installed

@@ -16,13 +16,14 @@ from typing import Any
 from omegaconf import DictConfig
 
 from contracts.errors import ConfigError
+from contracts.record import F
 
 HEARTBEAT_INTERVAL_S = 30.0
 
 
 def heartbeat_interval(cfg: DictConfig) -> float:
     """``heartbeat_interval_s`` of the config (30 s when absent), checked: a positive number of seconds."""
-    value = cfg.get("heartbeat_interval_s", HEARTBEAT_INTERVAL_S)
+    value = cfg.get(F.heartbeat_interval_s, HEARTBEAT_INTERVAL_S)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"heartbeat_interval_s must be a positive number of seconds, got {value!r}")
     return float(value)
@@ -30,8 +31,8 @@ def heartbeat_interval(cfg: DictConfig) -> float:
 
 def liveness_fields(interval_s: float) -> dict[str, Any]:
     now = time.time()
-    return {"host": socket.gethostname(), "pid": os.getpid(), "started_at": now, "heartbeat_at": now,
-            "heartbeat_interval_s": float(interval_s)}
+    return {F.host: socket.gethostname(), F.pid: os.getpid(), F.started_at: now, F.heartbeat_at: now,
+            F.heartbeat_interval_s: float(interval_s)}
 
 
 class Heartbeat:
@@ -42,13 +43,13 @@ class Heartbeat:
 
     def __init__(self, record: dict[str, Any], write: Callable[[dict[str, Any]], object]) -> None:
         self.record, self.write = record, write
-        self.interval = float(record["heartbeat_interval_s"])
+        self.interval = float(record[F.heartbeat_interval_s])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="record-heartbeat", daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
-            self.record["heartbeat_at"] = time.time()
+            self.record[F.heartbeat_at] = time.time()
             # a copy: the task may add fields meanwhile (dict.copy is atomic under the GIL, iterating is not)
             self.write(self.record.copy())
 

@@ -7,11 +7,12 @@ rewritten with its final status at the end, so a killed job leaves a record that
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import tempfile
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
@@ -22,10 +23,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from contracts.reader import Problem, validate_record
+from contracts.record import FIELDS, SCHEMA_VERSION, Identity
 from contracts.status import Status
 
+log = logging.getLogger(__name__)
 RECORD_FILE = "record.json"
-SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -77,20 +80,20 @@ def _config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def new_record(cfg: DictConfig, task: str) -> dict[str, Any]:
-    """Identity and configuration of a job; environment and figures are added by the task."""
-    model = cfg.get("model") or {}
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": uuid.uuid4().hex[:12],
-        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "task": task,
-        "status": Status.RUNNING,
-        "error": None,
-        "model": model.get("name"),
-        "data": (cfg.get("data") or {}).get("name"),
-        "config": _config(cfg),
+    """Identity and configuration of a job (``Identity``); environment and figures are added by the task."""
+    identity = Identity(
+        schema_version=SCHEMA_VERSION,
+        run_id=uuid.uuid4().hex[:12],
+        timestamp=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        task=task,
+        status=Status.RUNNING,
+        error=None,
+        model=(cfg.get("model") or {}).get("name"),
+        data=(cfg.get("data") or {}).get("name"),
+        config=_config(cfg),
         **hydra_job_identity(cfg),
-    }
+    )
+    return asdict(identity)
 
 
 def _json_safe(value: Any) -> Any:
@@ -107,6 +110,16 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+def serialise(record: dict[str, Any], path: str | Path) -> str:
+    """The record as ``record.json`` holds it. A record the schema rejects (a producer's bug) is still written,
+    with one warning: losing a job's figures to a type check would be worse; the report names and skips it."""
+    safe = _json_safe(record)
+    checked = validate_record(safe, str(path))
+    if isinstance(checked, Problem):
+        log.warning("record does not match the schema (written as it is): %s", checked)
+    return json.dumps(safe, indent=2, sort_keys=True)
+
+
 def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
     """Write ``record.json`` atomically: a reader sees the old file or the new one, never half of one."""
     out_dir = Path(out_dir)
@@ -115,7 +128,7 @@ def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".json", dir=out_dir)
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(_json_safe(record), f, indent=2, sort_keys=True)
+            f.write(serialise(record, path))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -125,13 +138,26 @@ def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
     return path
 
 
+class RecordProblem(ValueError):
+    """A ``record.json`` the schema rejects; ``problem`` names the file and the field."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
 def read_record(path: str | Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    """The record at ``path`` through the schema (an older version upgraded); ``RecordProblem`` when it does not pass,
+    ``ValueError`` when it is not JSON, ``OSError`` when it cannot be read."""
+    checked = validate_record(json.loads(Path(path).read_text()), str(path))
+    if isinstance(checked, Problem):
+        raise RecordProblem(checked)
+    return checked.flat()
 
 
 def summary_fields(record: dict[str, Any]) -> dict[str, Any]:
     """The flat, scalar part of a record (no config, no per-step lists): what a summary or table row holds."""
     return {
         k: v for k, v in _json_safe(record).items()
-        if k != "config" and (v is None or isinstance(v, (str, int, float, bool)))
+        if not (k in FIELDS and FIELDS[k].nested) and (v is None or isinstance(v, (str, int, float, bool)))
     }

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from bench.job.record import summary_fields
 from contracts.status import Status
+from contracts.record import F
 
 
 def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> Any:
@@ -30,13 +31,13 @@ def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> 
     return wandb.init(
         project=logger.get("project", "inception-bench"),
         entity=logger.get("entity"),
-        group=logger.get("group") or record.get("sweep_id") or None,
-        job_type=record["task"],
-        name=f"{cfg.get('job_label') or record['task']}-{record['run_id']}",
-        id=record["run_id"],
+        group=logger.get("group") or record.get(F.sweep_id) or None,
+        job_type=record[F.task],
+        name=f"{cfg.get('job_label') or record[F.task]}-{record[F.run_id]}",
+        id=record[F.run_id],
         tags=list(logger.get("tags") or []),
         dir=str(wandb_dir),
-        config=record["config"],
+        config=record[F.config],
         mode=mode,
         reinit="finish_previous",
         settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True),
@@ -53,4 +54,4 @@ def finish_wandb(run: Any, record: dict[str, Any]) -> None:
     run.summary.update(fields)
     columns = sorted(fields)
     run.log({"record": wandb.Table(columns=columns, data=[[fields[c] for c in columns]])})
-    run.finish(exit_code=0 if record["status"] == Status.OK else 1)
+    run.finish(exit_code=0 if record[F.status] == Status.OK else 1)

@@ -8,8 +8,9 @@ import pandas as pd
 
 from bench.report.records import Report
 from bench.report.tables import RECORDS, accuracy_label
+from contracts.record import F
 
-TIMING_LISTS = ("step_times_s", "repeat_means_s")  # per-step timings of a benchmark, not training curves
+TIMING_LISTS = (F.step_times_s, F.repeat_means_s)  # per-step timings of a benchmark, not training curves
 TARGET_CURVE = "curves.val_top1"
 
 
@@ -38,17 +39,17 @@ def curves(row: pd.Series) -> dict[str, list[float]]:
 
 
 def trained_records(records: pd.DataFrame) -> pd.DataFrame:
-    trained = records[records["task"].isin(["train", "eval"])]
+    trained = records[records[F.task].isin(["train", "eval"])]
     return trained[[bool(curves(r)) for _, r in trained.iterrows()]] if len(trained) else trained
 
 
 def epoch_times(row: pd.Series, epochs: int) -> tuple[list[float] | None, bool]:
     """Wall seconds at the end of each epoch, and whether they are estimated: a record's own ``curves.time_s``
     when it has one, else its ``train_time_s`` spread evenly over the epochs."""
-    own = (row.get("curves") or {}).get("time_s") if isinstance(row.get("curves"), dict) else None
+    own = (row.get(F.curves) or {}).get("time_s") if isinstance(row.get(F.curves), dict) else None
     if _numbers(own) and len(own) == epochs:
         return [float(t) for t in own], False
-    total = row.get("train_time_s")
+    total = row.get(F.train_time_s)
     if not isinstance(total, (int, float)) or total != total or epochs == 0:
         return None, True
     return [total * (k + 1) / epochs for k in range(epochs)], True
@@ -70,8 +71,8 @@ def time_to_target_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
     for index, row in records.iterrows():
         if TARGET_CURVE not in curves(row):
             continue
-        target = report.target_top1.get(str(row.get("data")))
-        rows.append({"model": row["model"], "device": row["device"], "measured_on": accuracy_label(row),
+        target = report.target_top1.get(str(row.get(F.data)))
+        rows.append({F.model: row[F.model], F.device: row[F.device], "measured_on": accuracy_label(row),
                      "target_top1": target, **time_to_target(row, target),
-                     "run_id": row["run_id"], RECORDS: [index]})
+                     F.run_id: row[F.run_id], RECORDS: [index]})
     return pd.DataFrame(rows)

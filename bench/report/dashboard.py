@@ -20,8 +20,9 @@ from bench.report.markdown import summary_line
 from bench.report.records import Report
 from bench.report.sections import SECTIONS, heading
 from bench.report.tables import RECORDS, cell_text
+from contracts.record import F
 
-FILTERS = ("device", "model", "precision", "scenario", "status", "dataset")  # the filter bar, left to right
+FILTERS = (F.device, F.model, F.precision, F.scenario, F.status, "dataset")  # the filter bar, left to right
 NONE = "(none)"  # a filter value: the field is not set in the record
 ASSETS = files("bench.report")
 
@@ -65,16 +66,16 @@ def filter_data(records: pd.DataFrame) -> dict[str, Any]:
     return out
 
 
-HOVER_FIELDS = ["model", "device", "precision", "batch_size", "scenario", "series", "run_id"]
+HOVER_FIELDS = [F.model, F.device, F.precision, F.batch_size, F.scenario, "series", F.run_id]
 
 
 def hover_labels(records: pd.DataFrame) -> list[str]:
     """What a hover says about the record behind a point: model, device, precision, batch, sweep, run id."""
     labels = []
     for r in records.reindex(columns=HOVER_FIELDS).to_dict("records"):
-        parts = [r.get("model"), r.get("device"), r.get("precision"),
-                 f"batch {cell_text(r.get('batch_size'))}" if pd.notna(r.get("batch_size")) else None,
-                 r.get("scenario"), r.get("series"), f"run {r.get('run_id')}"]
+        parts = [r.get(F.model), r.get(F.device), r.get(F.precision),
+                 f"batch {cell_text(r.get(F.batch_size))}" if pd.notna(r.get(F.batch_size)) else None,
+                 r.get(F.scenario), r.get("series"), f"run {r.get(F.run_id)}"]
         labels.append(" · ".join(cell_text(p) for p in parts if p is not None and cell_text(p)))
     return labels
 
@@ -104,7 +105,7 @@ def html_table(frame: pd.DataFrame, table_id: str | None = None) -> str:
     body = []
     for row in frame.to_dict("records"):
         ids = " ".join(map(str, row[RECORDS])) if RECORDS in frame else ""
-        cells = "".join((f'<td class="status-{html.escape(cell_text(row[c]))}">' if c == "status" else "<td>")
+        cells = "".join((f'<td class="status-{html.escape(cell_text(row[c]))}">' if c == F.status else "<td>")
                         + f"{html.escape(cell_text(row[c]))}</td>" for c in columns)
         body.append(f'<tr data-r="{ids}">{cells}</tr>' if RECORDS in frame else f"<tr>{cells}</tr>")
     ident = f' id="{table_id}"' if table_id else ""

@@ -12,6 +12,7 @@ import pandas as pd
 
 from bench.report import curves, speed, tables
 from bench.report.records import Report
+from contracts.record import F
 
 TableFn = Callable[[Report, pd.DataFrame], pd.DataFrame]
 
@@ -42,7 +43,7 @@ def _every(records: pd.DataFrame) -> pd.DataFrame:
 
 def devices_text(records: pd.DataFrame) -> str:
     """``on A`` / ``on A and B (each in its own plot)``: the devices a view's figures come from."""
-    devices = sorted(d for d in records["device"].dropna().unique())
+    devices = sorted(d for d in records[F.device].dropna().unique())
     if not devices:
         return "device not recorded"
     if len(devices) == 1:

@@ -16,24 +16,25 @@ from contracts.status import Status
 from bench.reference import SEED_PAIRS
 from bench.report.records import load_records
 from bench.report.tables import RECORDS
+from contracts.record import F
 
 SEED_MODELS = frozenset(name for pair in SEED_PAIRS for name in (pair.baseline, pair.improved))
-COLUMNS = ["pair", "device", "mode", "flop_ratio", "time_ratio", "baseline", "improved",
+COLUMNS = ["pair", F.device, F.mode, "flop_ratio", "time_ratio", "baseline", "improved",
            "baseline_gflops", "improved_gflops", "baseline_ms", "improved_ms"]
 
 
 def _costs(records: pd.DataFrame) -> pd.DataFrame:
     """Median GFLOPs and milliseconds per image for each (device, mode, model), from plain ok benchmark runs."""
-    frame = records[(records["status"] == Status.OK) & (records["task"] == "benchmark") & records["model"].isin(SEED_MODELS)]
-    for column, plain in (("profiled", True), ("input", "loader")):  # profiled or loader timings are not the block's own
+    frame = records[(records[F.status] == Status.OK) & (records[F.task] == "benchmark") & records[F.model].isin(SEED_MODELS)]
+    for column, plain in ((F.profiled, True), (F.input, "loader")):  # profiled or loader timings are not the block's own
         if column in frame:
             frame = frame[frame[column] != plain]
-    if "device" not in frame:
-        frame = frame.assign(device=frame["device_name"])
-    frame = frame.assign(gflops=pd.to_numeric(frame["gflops_per_image_step"]),
-                         ms=1e3 * pd.to_numeric(frame["mean_s"]) / pd.to_numeric(frame["batch_size"]),
+    if F.device not in frame:
+        frame = frame.assign(device=frame[F.device_name])
+    frame = frame.assign(gflops=pd.to_numeric(frame[F.gflops_per_image_step]),
+                         ms=1e3 * pd.to_numeric(frame[F.mean_s]) / pd.to_numeric(frame[F.batch_size]),
                          index=frame.index)
-    grouped = frame.groupby(["device", "mode", "model"])
+    grouped = frame.groupby([F.device, F.mode, F.model])
     return grouped[["gflops", "ms"]].median().join(grouped["index"].agg(list).rename(RECORDS))
 
 
@@ -47,7 +48,7 @@ def pair_table(records: pd.DataFrame) -> pd.DataFrame:
             if base not in costs.index or better not in costs.index:
                 continue
             b, i = costs.loc[base], costs.loc[better]
-            rows.append({"pair": pair.name, "device": device, "mode": mode,
+            rows.append({"pair": pair.name, F.device: device, F.mode: mode,
                          "flop_ratio": b["gflops"] / i["gflops"], "time_ratio": b["ms"] / i["ms"],
                          "baseline": pair.baseline, "improved": pair.improved,
                          "baseline_gflops": b["gflops"], "improved_gflops": i["gflops"],
@@ -72,7 +73,7 @@ def pair_sentence(row: pd.Series | dict[str, Any]) -> str:
     """E.g. ``1x1 reduction saves 2.4x the FLOPs and 1.9x the time (forward, <device>)``."""
     (flop_verb, flops), (time_verb, time) = _factor(row["flop_ratio"], "FLOPs"), _factor(row["time_ratio"], "time")
     time = time if time_verb == flop_verb else f"{time_verb} {time}"
-    return f"{row['pair']} {flop_verb} {flops} and {time} ({row['mode']}, {row['device']})"
+    return f"{row['pair']} {flop_verb} {flops} and {time} ({row[F.mode]}, {row[F.device]})"
 
 
 def main(argv: list[str]) -> None:

@@ -16,6 +16,7 @@ from bench.report.dashboard import render_dashboard
 from bench.report.markdown import markdown_table, render_markdown
 from bench.report.records import Report, build_report
 from bench.report.tables import counts, runs_table
+from contracts.record import F
 
 log = logging.getLogger(__name__)
 # Columns the report adds only to group its views by: left out of the CSV and parquet files.
@@ -55,7 +56,7 @@ def make_report(dirs: list[str | Path], out_dir: str | Path,
     report = build_report(dirs, target_top1)
     outputs = write_report(report, out_dir)
     print(markdown_table(runs_table(report, report.records)))
-    print(f"report: {outputs['report_dashboard']}")
+    print(f"report: {outputs[F.report_dashboard]}")
     return {**counts(report), **outputs}
 
 

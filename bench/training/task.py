@@ -28,6 +28,7 @@ from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields
 from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd
+from contracts.record import F
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,8 @@ def prepare_ddp_relaunch(out_dir: Path) -> None:
 def _figures(metrics: dict[str, Any], num_classes: int) -> dict[str, Any]:
     top5_name = f"val/top{min(5, num_classes)}"
     top1, top5 = (100 * float(metrics[k]) for k in ("val/top1", top5_name))
-    return {"top1": top1, "top5": top5, "top1_err": 100 - top1, "top5_err": 100 - top5,
-            "loss": float(metrics["val/loss"])}
+    return {F.top1: top1, F.top5: top5, F.top1_err: 100 - top1, F.top5_err: 100 - top5,
+            F.loss: float(metrics["val/loss"])}
 
 
 def refused_checkpoint(path: str | Path, exc: pickle.UnpicklingError) -> ConfigError:
@@ -169,7 +170,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     trainer = build_trainer(cfg, ctx, callbacks)
     prepare_ddp_relaunch(ctx.out_dir)
     resume = resolve_ckpt_path(cfg.get("ckpt_path"), ckpt_dir)
-    ctx.record["resumed_from"] = str(resume) if resume else None
+    ctx.record[F.resumed_from] = str(resume) if resume else None
     start = time.perf_counter()
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
@@ -178,7 +179,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     except (StopSignal, SIGTERMException) as exc:  # Lightning stops itself on SIGTERM (at a step or epoch end) too
         ctx.step = trainer.global_step
         last = newest_last(ckpt_dir)
-        ctx.record["checkpoint"] = str(last) if last else None
+        ctx.record[F.checkpoint] = str(last) if last else None
         if isinstance(exc, StopSignal):
             raise
         pending = ctx.guard.pending if ctx.guard is not None else None
@@ -190,16 +191,16 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     skipped = int(trainer.strategy.reduce(torch.tensor(float(module.skipped_images)), reduce_op="sum"))
     return {
         **_figures(final, int(cfg.data.num_classes)),
-        "num_classes": int(cfg.data.num_classes),
-        "eval_mode": datamodule.eval_mode,
-        "epochs": trainer.current_epoch,
-        "global_step": trainer.global_step,
-        "best_epoch": best_epoch,
-        "checkpoint": best_path,
-        "train_time_s": wall,
-        "images_per_s": history["images"] / history["seconds"] if history["seconds"] else None,
-        "skipped_images": skipped,
-        "curves": history["curves"],
+        F.num_classes: int(cfg.data.num_classes),
+        F.eval_mode: datamodule.eval_mode,
+        F.epochs: trainer.current_epoch,
+        F.global_step: trainer.global_step,
+        F.best_epoch: best_epoch,
+        F.checkpoint: best_path,
+        F.train_time_s: wall,
+        F.images_per_s: history["images"] / history["seconds"] if history["seconds"] else None,
+        F.skipped_images: skipped,
+        F.curves: history[F.curves],
     }
 
 
@@ -220,6 +221,6 @@ def run_eval(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         raise refused_checkpoint(ckpt_path, exc) from None
     seconds = time.perf_counter() - start
     n_images = len(datamodule.val_set)
-    return {**_figures(metrics, int(cfg.data.num_classes)), "num_classes": int(cfg.data.num_classes),
-            "eval_mode": datamodule.eval_mode,
-            "eval_time_s": seconds, "images_per_s": n_images / seconds, "val_images": n_images}
+    return {**_figures(metrics, int(cfg.data.num_classes)), F.num_classes: int(cfg.data.num_classes),
+            F.eval_mode: datamodule.eval_mode,
+            F.eval_time_s: seconds, F.images_per_s: n_images / seconds, F.val_images: n_images}
