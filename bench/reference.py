@@ -6,10 +6,10 @@ otherwise: a measurement may be set beside them only when it is on that dataset 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from contracts.record import F
+from contracts.record import Ablation, F
 
 GOING_DEEPER = "Szegedy et al. 2014, Going Deeper with Convolutions (arXiv:1409.4842)"
 BN_PAPER = "Ioffe & Szegedy 2015, Batch Normalization (arXiv:1502.03167)"
@@ -106,8 +106,8 @@ RETHINKING_TABLE3: dict[str, Table3Row] = {r.row: r for r in (
 def table3_fields(row: str) -> dict[str, Any]:
     """A Table 3 row as flat record fields (``row``, ``network``, ``paper_top1_err``, ...)."""
     r = RETHINKING_TABLE3[row]
-    return {F.row: r.row, F.network: r.network, F.paper_top1_err: r.top1_err, F.paper_top5_err: r.top5_err,
-            F.paper_bn_ops: r.bn_ops, F.paper_source: RETHINKING_TABLE3_SOURCE}
+    return asdict(Ablation(row=r.row, network=r.network, paper_top1_err=r.top1_err, paper_top5_err=r.top5_err,
+                           paper_bn_ops=r.bn_ops, paper_source=RETHINKING_TABLE3_SOURCE))
 
 
 # The TF book's Inception-v3 forward timing (seed 000): batch 32, 299x299, 10 burn-in + 100 timed steps.

@@ -1,6 +1,7 @@
 """Loading and merging records, like-with-like comparisons, liveness, and the report's output files."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -17,10 +18,11 @@ from contracts.status import Status
 from bench.reference import MODELS, RETHINKING_TABLE3, TF_BOOK
 from bench.report.figures import series_traces
 from bench.report.markdown import render_markdown
-from bench.report.records import build_report
+from bench.report.records import build_report, read_one
 from bench.report.sections import SECTIONS
 from bench.report.task import make_report
-from helpers import TEST_NET, run_cli, write_fake
+from contracts.record import F
+from helpers import TEST_NET, fake_record, run_cli, write_fake
 
 HOST = socket.gethostname()
 
@@ -58,6 +60,87 @@ def test_truncated_record_is_skipped_with_a_warning(tmp_path: Path, caplog: pyte
     assert figures["n_records"] == 1 and figures["n_skipped"] == 1
     assert str(bad) in caplog.text
     assert str(bad) in Path(figures["report_markdown"]).read_text()
+
+
+# one hand-broken record of each kind: (dir name, the fields changed (None: left out) or the file's text,
+# the field its warning names; None: the file as a whole)
+BROKEN = [
+    ("wrong_count", {F.device_count: "two"}, F.device_count),
+    ("wrong_batch", {F.batch_size: "big"}, F.batch_size),
+    ("no_status", {F.status: None}, F.status),
+    ("future_version", {F.schema_version: 99}, F.schema_version),
+    ("not_an_object", "[1, 2, 3]", None),
+    ("truncated", '{"run_id": "abc", "status": "o', None),
+]
+
+
+def _write_broken(root: Path) -> dict[Path, str | None]:
+    """The BROKEN records under ``root``: path -> the field its warning must name."""
+    paths = {}
+    for name, content, field in BROKEN:
+        path = root / name / "record.json"
+        path.parent.mkdir(parents=True)
+        if isinstance(content, dict):
+            record = {**fake_record(), **content}
+            content = json.dumps({k: v for k, v in record.items() if not (k in content and v is None)})
+        path.write_text(content)
+        paths[path] = field
+    return paths
+
+
+def test_each_broken_record_is_skipped_with_one_warning_naming_file_and_field(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    write_fake(tmp_path, "good")
+    write_fake(tmp_path, "v1", schema_version=1)        # written before the schema: read through its upgrade
+    broken = _write_broken(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="bench.report.records"):
+        figures = make_report([tmp_path], tmp_path / "out")
+    assert (figures["n_records"], figures["n_skipped"]) == (2, len(BROKEN))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == len(BROKEN)
+    markdown = Path(figures["report_markdown"]).read_text()
+    for path, field in broken.items():
+        (line,) = [w for w in warnings if str(path) in w]        # one warning per bad record
+        assert field is None or f"field {field!r}" in line, line
+        assert str(path) in markdown
+    assert "## Runs" in markdown and Path(figures["report_dashboard"]).is_file()   # the report went on
+
+
+def test_the_report_task_warns_about_broken_records_and_finishes(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    write_fake(results, "good")
+    broken = _write_broken(results)
+    proc = run_cli("task=report", *TEST_NET, f"paths.results_dir={tmp_path / 'out'}", f"report.dirs=[{results}]")
+    assert proc.returncode == 0, proc.stderr
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output
+    for path, field in broken.items():
+        (line,) = [w for w in output.splitlines() if "skipped record" in w and str(path) in w]
+        assert field is None or f"field {field!r}" in line, line
+    (markdown,) = (tmp_path / "out").rglob("summary.md")
+    assert f"skipped: {len(BROKEN)}" in markdown.read_text()
+
+
+@pytest.mark.parametrize("change", ["deleted", "rewritten"])
+def test_a_record_that_changes_while_the_report_reads_is_skipped(tmp_path: Path, change: str, caplog) -> None:
+    write_fake(tmp_path, "kept")
+    write_fake(tmp_path, "changing")
+
+    def read_after_change(path: Path):  # the seam between finding the records and reading each one
+        if path.parent.name == "changing":
+            if change == "deleted":
+                shutil.rmtree(path.parent)       # its job dir deleted (a cleanup, a user)
+            else:
+                path.write_text(path.read_text()[:40])   # caught half-way through a non-atomic copy
+        return read_one(path)
+
+    with caplog.at_level(logging.WARNING, logger="bench.report.records"):
+        report = build_report([tmp_path], read=read_after_change)
+    assert report.records["record_path"].map(lambda p: Path(p).parent.name).tolist() == ["kept"]
+    (skipped,) = report.skipped
+    assert str(tmp_path / "changing" / "record.json") in skipped
+    assert ("vanished while the report read it" if change == "deleted" else "not valid JSON") in skipped
+    assert skipped in caplog.text
 
 
 def test_unknown_and_mixed_columns_survive_csv_and_parquet(tmp_path: Path) -> None:

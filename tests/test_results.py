@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 from bench.job.record import RECORD_FILE, new_record, read_record, summary_fields, write_record
+from helpers import fake_record
 
 IDENTITY_KEYS = {"schema_version", "run_id", "timestamp", "task", "status", "error", "model", "data", "config"}
 
@@ -20,7 +21,7 @@ def test_new_record_holds_identity_and_resolved_config(compose_cfg) -> None:
 
 
 def test_write_record_is_atomic_and_json_safe(tmp_path: Path) -> None:
-    record = {"run_id": "x", "status": "ok", "mean_s": math.nan, "times": (0.1, math.inf), "path": tmp_path}
+    record = fake_record(mean_s=math.nan, times=(0.1, math.inf), path=tmp_path)  # times, path: fields the schema does not know
     path = write_record(record, tmp_path / "job")
     assert path.name == RECORD_FILE
     assert sorted(p.name for p in path.parent.iterdir()) == [RECORD_FILE]  # no temporary file left behind

@@ -18,6 +18,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sized
+from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -33,7 +34,7 @@ from lightning_modules.data import DECODE_CHOICES
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
 from contracts.errors import ConfigError, check_choice
-from contracts.record import F
+from contracts.record import F, Loader
 
 INPUTS = ("synthetic", "loader")
 REAL_DATA = "imagefolder, imagenet, mnist or digits"
@@ -191,12 +192,11 @@ class Feed:
         end_to_end = images / sum(times)
         model = bench.batch_size / statistics.fmean(model_times)
         per_worker = pipeline / max(1, self.workers)
-        figures = {
-            F.input: "loader", F.decode: self.decode, F.pipeline_images_per_s: pipeline,
-            F.pipeline_images_per_s_per_worker: per_worker, F.model_images_per_s: model,
-            F.data_bound: end_to_end < DATA_BOUND_RATIO * model, F.workers_needed: math.ceil(model / per_worker),
-            F.distinct_images: len(self.sampler.seen),
-        }
+        figures = {F.input: "loader", **asdict(Loader(
+            decode=self.decode, pipeline_images_per_s=pipeline, pipeline_images_per_s_per_worker=per_worker,
+            model_images_per_s=model, data_bound=end_to_end < DATA_BOUND_RATIO * model,
+            workers_needed=math.ceil(model / per_worker), distinct_images=len(self.sampler.seen),
+        ))}
         print(f"Loader (data={self.name}, {_workers(self.workers)}, decode={self.decode}): pipeline {pipeline:.1f} img/s "
               f"({per_worker:.1f} per worker), model alone {model:.1f} img/s, end to end {end_to_end:.1f} img/s")
         print(verdict(end_to_end, model, per_worker, self.workers, figures[F.workers_needed]))

@@ -24,14 +24,10 @@ from bench.benchmark.timing import book_line, summarize, time_blocks, time_steps
 from bench.benchmark.workload import Workload
 from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
 from contracts.status import Status
-from contracts.record import F
+from contracts.record import F, Latency, Offline, Server, names
 
 log = logging.getLogger(__name__)
-SCENARIO_FIELDS = (
-    F.latency_p50_s, F.latency_p90_s, F.latency_p99_s, F.latency_p999_s, F.latency_mean_s, F.latency_std_s,
-    F.queries, F.qps_offered, F.qps_achieved, F.slo_s, F.slo_met, F.max_qps_at_slo, F.qps_probes,
-    F.batch_size_max_fit, F.batch_size_best, F.batch_sizes_tried,
-)
+SCENARIO_FIELDS = names(Latency, Server, Offline)  # the latency scenarios' figures: null in a tf_book record
 
 
 def check_number(option: str, value: object, minimum: float, inclusive: bool) -> None:

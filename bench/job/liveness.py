@@ -11,19 +11,20 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from omegaconf import DictConfig
 
 from contracts.errors import ConfigError
-from contracts.record import F
+from contracts.record import F, Liveness
 
 HEARTBEAT_INTERVAL_S = 30.0
 
 
 def heartbeat_interval(cfg: DictConfig) -> float:
     """``heartbeat_interval_s`` of the config (30 s when absent), checked: a positive number of seconds."""
-    value = cfg.get(F.heartbeat_interval_s, HEARTBEAT_INTERVAL_S)
+    value = cfg.get("heartbeat_interval_s", HEARTBEAT_INTERVAL_S)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigError(f"heartbeat_interval_s must be a positive number of seconds, got {value!r}")
     return float(value)
@@ -31,8 +32,8 @@ def heartbeat_interval(cfg: DictConfig) -> float:
 
 def liveness_fields(interval_s: float) -> dict[str, Any]:
     now = time.time()
-    return {F.host: socket.gethostname(), F.pid: os.getpid(), F.started_at: now, F.heartbeat_at: now,
-            F.heartbeat_interval_s: float(interval_s)}
+    return asdict(Liveness(host=socket.gethostname(), pid=os.getpid(), started_at=now, heartbeat_at=now,
+                           heartbeat_interval_s=float(interval_s)))
 
 
 class Heartbeat:

@@ -56,7 +56,7 @@ def figure(title: str, on: str, xtitle: str, ytitle: str, data: list[Spec], **la
             "legend": {"font": {"size": 10}, "orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}}
     for key, value in layout.items():
         spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
-    return {F.data: data, "layout": spec}
+    return {"data": data, "layout": spec}
 
 
 def numeric(rows: pd.DataFrame, column: str) -> pd.Series:
@@ -95,7 +95,7 @@ def line_trace(name: str, segments: list[Segment], hovertemplate: str, **style: 
         xs += list(sx)
         ys += list(sy)
         ids += list(sid)
-    return {"type": "scatter", F.mode: "lines+markers", "name": esc(name), "x": xs, "y": ys, "customdata": ids,
+    return {"type": "scatter", "mode": "lines+markers", "name": esc(name), "x": xs, "y": ys, "customdata": ids,
             "connectgaps": False, "hovertemplate": hovertemplate, **style}
 
 
@@ -187,7 +187,7 @@ def serving_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
         data += [line_trace(f"{q} probes {name}", segs, _hover("%{x:.6g} queries/s", f"{q} %{{y:.6g}} ms"),
                             line={"dash": "solid" if q == "p50" else "dash"}) for (q, name), segs in probes.items()]
         for slo in sorted(numeric(rows, F.slo_s).dropna().unique()):
-            data.append({"type": "scatter", F.mode: "lines", "name": f"SLO {slo * 1e3:g} ms", "hoverinfo": "name",
+            data.append({"type": "scatter", "mode": "lines", "name": f"SLO {slo * 1e3:g} ms", "hoverinfo": "name",
                          "x": [rows["throughput"].min(), rows["throughput"].max()], "y": [slo * 1e3] * 2,
                          "line": {"dash": "dot", "color": "#888"}})
         figures.append(figure("Latency vs throughput (p50 solid, p99 dashed)", f"serving scenarios on {device}",
@@ -224,7 +224,7 @@ def utilization_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
         data = series_traces(rows, F.batch_size, F.achieved_tflops, "TFLOP/s")
         for (kind, peak), _ in rows.groupby([rows[F.peak_precision].fillna("?") if F.peak_precision in rows
                                              else rows[F.precision], F.peak_tflops]):
-            data.append({"type": "scatter", F.mode: "lines", "name": esc(f"peak {kind}: {peak:.4g} TFLOP/s"),
+            data.append({"type": "scatter", "mode": "lines", "name": esc(f"peak {kind}: {peak:.4g} TFLOP/s"),
                          "x": [rows[F.batch_size].min(), rows[F.batch_size].max()], "y": [peak, peak],
                          "line": {"dash": "dash", "color": "#444"}, "hoverinfo": "name"})
         figures.append(figure("Achieved TFLOP/s vs the device's peak (dashed)", f"on {device}", "batch size",
@@ -261,10 +261,10 @@ def seed_pair_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
     if pairs.empty:
         return []
     top = max(pairs["flop_ratio"].max(), pairs["time_ratio"].max()) * 1.1
-    data = [{"type": "scatter", F.mode: "lines", "name": "time saved = FLOPs saved", "x": [0, top], "y": [0, top],
+    data = [{"type": "scatter", "mode": "lines", "name": "time saved = FLOPs saved", "x": [0, top], "y": [0, top],
              "line": {"dash": "dot", "color": "#888"}, "hoverinfo": "name"}]
     for (pair, device), rows in pairs.groupby(["pair", F.device]):
-        trace = {"type": "scatter", F.mode: "markers", "marker": {"size": 10}, "name": esc(f"{pair} · {device}"),
+        trace = {"type": "scatter", "mode": "markers", "marker": {"size": 10}, "name": esc(f"{pair} · {device}"),
                  "x": rows["flop_ratio"].tolist(), "y": rows["time_ratio"].tolist(),
                  "hovertemplate": _hover(esc(pair), "FLOPs: %{x:.4g}x fewer", "time: %{y:.4g}x less")}
         if "_records" in rows:  # the improved block's record names the point
@@ -282,12 +282,12 @@ def table3_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
     figures = []
     for label, rows in records.groupby(records.apply(accuracy_label, axis=1)):
         on_imagenet = rows["dataset_key"].eq("imagenet_val").all() and rows["protocol"].eq("center").all()
-        data = [{"type": "scatter", F.mode: "lines+markers", "name": "paper (ImageNet val, single crop)",
+        data = [{"type": "scatter", "mode": "lines+markers", "name": "paper (ImageNet val, single crop)",
                  "x": networks, "y": [RETHINKING_TABLE3[k].top1_err for k in order], "line": {"dash": "dash"},
                  "hovertemplate": "paper: %{y} % top-1 error<extra></extra>"}] if on_imagenet else []
         for device, group in per_device(rows.dropna(subset=[F.top1_err])):
             group = group.sort_values(F.row, key=lambda s: s.map(order.index))
-            data.append({"type": "scatter", F.mode: "markers", "marker": {"size": 10}, "name": esc(f"measured · {device}"),
+            data.append({"type": "scatter", "mode": "markers", "marker": {"size": 10}, "name": esc(f"measured · {device}"),
                          "x": [esc(RETHINKING_TABLE3[k].network) for k in group[F.row]],
                          "y": group[F.top1_err].tolist(), "customdata": [int(i) for i in group.index],
                          "hovertemplate": _hover("%{x}", "%{y:.4g} % top-1 error")})
@@ -350,7 +350,7 @@ def training_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
                 for (name, model), segs in sorted(segments.items())]
         target = report.target_top1.get(str(rows[F.data].iloc[0]))
         if target is not None:
-            data.append({"type": "scatter", F.mode: "lines", "name": f"target top-1 {target:g} %",
+            data.append({"type": "scatter", "mode": "lines", "name": f"target top-1 {target:g} %",
                          "x": [0, max(len(t) for t in (d["x"] for d in data)) - 1 if data else 1],
                          "y": [target, target], "line": {"dash": "dash", "color": "#888"}, "hoverinfo": "name"})
         on = f"{label} — on {device}" + (f"\n{_target_note(rows, target)}" if target is not None else "")
@@ -362,12 +362,12 @@ def training_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
 
 def book_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
     data = [{"type": "bar", "name": esc("TF book, 2018 (hardware not stated)"), "x": ["TF book"],
-             "y": [TF_BOOK[F.mean_s]], "error_y": {"type": F.data, "array": [TF_BOOK[F.std_s]]},
+             "y": [TF_BOOK[F.mean_s]], "error_y": {"type": "data", "array": [TF_BOOK[F.std_s]]},
              "marker": {"color": "#e08a1e"}, "hovertemplate": esc(TF_BOOK["source"]) + "<br>%{y} s/batch<extra></extra>"}]
     for device, rows in per_device(records):
         data.append({"type": "bar", "name": esc(device), "x": [esc(f"{device} {r[F.run_id]}") for _, r in rows.iterrows()],
                      "y": rows[F.mean_s].tolist(), "customdata": [int(i) for i in rows.index],
-                     "error_y": {"type": F.data, "array": numeric(rows, F.std_s).fillna(0).tolist()},
+                     "error_y": {"type": "data", "array": numeric(rows, F.std_s).fillna(0).tolist()},
                      "hovertemplate": _hover("%{y:.6g} s/batch")})
     return [figure("Inception-v3 forward, batch 32, 299x299, fp32: seconds per batch (lower is faster)",
                    devices_text(records), "", "s / batch", data)]

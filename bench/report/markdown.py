@@ -42,5 +42,5 @@ def render_markdown(report: Report) -> str:
     if not report.duplicates.empty:
         parts += ["## Duplicate records (counted once)\n", markdown_table(report.duplicates)]
     if report.skipped:
-        parts += ["## Skipped records (unreadable)\n", "".join(f"- {s}\n" for s in report.skipped)]
+        parts += ["## Skipped records (unreadable, or not matching the record schema)\n", "".join(f"- {s}\n" for s in report.skipped)]
     return "\n".join(parts)
