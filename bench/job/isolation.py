@@ -87,7 +87,7 @@ def run_isolated(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str
 def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: float, stop: StopSignal | None) -> dict[str, Any]:
     """The child's final record, or the one its parent writes for it when it died before writing one."""
     try:
-        record = read_record(out_dir / RECORD_FILE)
+        record = read_record(out_dir / RECORD_FILE, check=False)
     except (OSError, ValueError):
         record = None
     if record is not None and record.get(F.status) != Status.RUNNING:

@@ -110,12 +110,16 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+_warned: set[str] = set()  # the schema problems already said in this process
+
+
 def serialise(record: dict[str, Any], path: str | Path) -> str:
     """The record as ``record.json`` holds it. A record the schema rejects (a producer's bug) is still written,
     with one warning: losing a job's figures to a type check would be worse; the report names and skips it."""
     safe = _json_safe(record)
     checked = validate_record(safe, str(path))
-    if isinstance(checked, Problem):
+    if isinstance(checked, Problem) and str(checked) not in _warned:  # once, not at every heartbeat
+        _warned.add(str(checked))
         log.warning("record does not match the schema (written as it is): %s", checked)
     return json.dumps(safe, indent=2, sort_keys=True)
 
@@ -146,10 +150,14 @@ class RecordProblem(ValueError):
         self.problem = problem
 
 
-def read_record(path: str | Path) -> dict[str, Any]:
+def read_record(path: str | Path, check: bool = True) -> dict[str, Any]:
     """The record at ``path`` through the schema (an older version upgraded); ``RecordProblem`` when it does not pass,
-    ``ValueError`` when it is not JSON, ``OSError`` when it cannot be read."""
-    checked = validate_record(json.loads(Path(path).read_text()), str(path))
+    ``ValueError`` when it is not JSON, ``OSError`` when it cannot be read. ``check=False``: the object as written
+    (a parent reading its child's status must not take an ill-typed figure for a missing record)."""
+    raw = json.loads(Path(path).read_text())
+    if not check:
+        return raw
+    checked = validate_record(raw, str(path))
     if isinstance(checked, Problem):
         raise RecordProblem(checked)
     return checked.flat()
