@@ -26,7 +26,7 @@ from bench.job.config import check_config
 from bench.job.record import JobContext, is_multirun
 from bench.job.signals import exit_code
 from contracts.config_errors import one_line
-from contracts.errors import ConfigError, check_choice
+from contracts.errors import check_choice
 from contracts.status import Status
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ ISOLATED = {"benchmark"}
 ISOLATE_CHOICES = ("auto", True, False)
 
 
-def _refuse(error: ConfigError, cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
+def _refuse(error: Exception, cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     raise error
 
 
@@ -59,7 +59,8 @@ def run_task(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     try:
         check_choice("task", cfg.task, TASKS)
         check_choice("isolate", isolate, ISOLATE_CHOICES)
-    except ConfigError as exc:
+        check_config(cfg)  # here, not in an isolated child, whose copy of the config is plain YAML
+    except Exception as exc:  # recorded: run_job's own check_config, or _refuse, raises it in the record's life cycle
         return run_job(cfg, out_dir, partial(_refuse, exc))
     if isolate is True or (isolate == "auto" and cfg.task in ISOLATED and HydraConfig.initialized()):
         return run_isolated(cfg, out_dir, task_function(cfg.task))
@@ -78,10 +79,23 @@ def exit_status(record: dict[str, Any]) -> int:
     return 1
 
 
+def refuse_bad_config(cfg: DictConfig) -> None:
+    """Exit 1 with one line when the composed config fails its checks (``check_config``: missing values, the
+    schema's ranges), before a task's package is imported."""
+    try:
+        check_config(cfg)
+    except Exception as exc:
+        line = one_line(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(1)  # SystemExit passes Hydra's job runner, which would log the exception in a second line
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
-    if not is_multirun():  # a single run refuses a bad config at once (cli prints it); a sweep records it, goes on
-        check_config(cfg)
+    if not is_multirun():  # a single run refuses a bad config at once; a sweep records it and goes on
+        refuse_bad_config(cfg)
     record = run_task(cfg, HydraConfig.get().runtime.output_dir)
     if record["status"] != Status.OK:
         print(f"error: {cfg.task} {record['status']}: {record['error']} (record: {record.get('out_dir')})", file=sys.stderr)

@@ -246,6 +246,7 @@ register()
 
 
 def schema_keys(schema: type) -> list[str]:
+    """The keys a schema declares, in its order."""
     return [f.name for f in fields(schema)]
 
 
@@ -256,9 +257,10 @@ def check_known_keys(node: DictConfig, key: str) -> None:
     for name in node.keys():
         if name not in known:
             raise ConfigError(f"unknown key {key}.{name}; valid keys of {key}: {', '.join(known)}")
-        child = node._get_node(name)
-        if isinstance(child, DictConfig) and not child._is_missing() and not child._is_none() \
-                and is_dataclass(OmegaConf.get_type(child)):
+        if OmegaConf.is_missing(node, name) or OmegaConf.is_interpolation(node, name):
+            continue
+        child = node[name]
+        if isinstance(child, DictConfig) and is_dataclass(OmegaConf.get_type(child)):
             check_known_keys(child, f"{key}.{name}")
 
 

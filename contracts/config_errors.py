@@ -52,7 +52,8 @@ def one_line(exc: BaseException) -> Optional[str]:
     while link is not None:
         if isinstance(link, ConfigError):
             return str(link)
-        link = link.__cause__ or link.__context__
+        # OmegaConf keeps a resolver's exception only as __context__; elsewhere that is an unrelated earlier error
+        link = link.__cause__ or (link.__context__ if isinstance(link, (OmegaConfBaseException, HydraException)) else None)
     cause = exc.__cause__
     if isinstance(exc, HydraException) and isinstance(cause, OmegaConfBaseException):
         return _omegaconf_line(cause, str(exc))

@@ -132,7 +132,7 @@ def search_qps(probe: Callable[[float], dict[str, Any]], qps_min: float, qps_max
         return {**best, "max_qps_at_slo": None, "qps_probes": probes}
     top = run(qps_max)
     if top["slo_met"]:
-        log.info("the p99 SLO holds at the top of the searched range, %.2f QPS (bench.qps_max)", qps_max)
+        log.info("the p99 SLO holds at the top of the searched range, %.2f QPS (bench.server.qps_max)", qps_max)
         return {**top, "max_qps_at_slo": qps_max, "qps_probes": probes}
     low, high = qps_min, qps_max
     for _ in range(steps):
