@@ -130,7 +130,7 @@ class ReportConfig:
 
     def check(self, key: str) -> None:
         if not self.dirs:
-            raise ConfigError(f"{key}.dirs is empty: give at least one results dir, {key}.dirs=[results]")
+            raise ConfigError(f"{key}.dirs is empty: give the results dirs to gather, e.g. {key}.dirs=[results]")
         for name, target in self.target_top1.items():
             if not 0 < target <= 100:
                 raise ConfigError(f"{key}.target_top1.{name} must be a top-1 in (0, 100] %, got {target!r}")

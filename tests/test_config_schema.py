@@ -102,7 +102,7 @@ def test_enum_values_are_plain_text_in_records_and_messages() -> None:
         (["data=mnist", "data.val_fraction=1.5"], "data.val_fraction must be a number in (0, 1), got 1.5"),
         (["optim.schedule.gamma=0"], "optim.schedule.gamma must be a number > 0, got 0.0"),
         (["optim.optimizer.lr=-0.1"], "optim.optimizer.lr must be a number > 0, got -0.1"),
-        (["report.dirs=[]"], "report.dirs is empty: give at least one results dir, report.dirs=[results]"),
+        (["report.dirs=[]"], "report.dirs is empty: give the results dirs to gather, e.g. report.dirs=[results]"),
         (["model=resnet50"], "In 'config': Could not find 'model/resnet50' Available options in 'model': block_conv5x5, "),
     ],
 )
