@@ -15,7 +15,7 @@ import os
 import sys
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
@@ -79,17 +79,22 @@ def exit_status(record: dict[str, Any]) -> int:
     return 1
 
 
+def exit_one_line(exc: Exception) -> NoReturn:
+    """Exit 1 printing the one line a bad config deserves; anything else (a bug) is raised on."""
+    line = one_line(exc)
+    if line is None:
+        raise exc
+    print(f"error: {line}", file=sys.stderr)
+    sys.exit(1)  # SystemExit passes Hydra's job runner, which would log an exception in a second line
+
+
 def refuse_bad_config(cfg: DictConfig) -> None:
-    """Exit 1 with one line when the composed config fails its checks (``check_config``: missing values, the
-    schema's ranges), before a task's package is imported."""
+    """The composed config's checks (``check_config``: missing values, the schema's ranges), before a task's
+    package is imported."""
     try:
         check_config(cfg)
     except Exception as exc:
-        line = one_line(exc)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
-        sys.exit(1)  # SystemExit passes Hydra's job runner, which would log the exception in a second line
+        exit_one_line(exc)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
@@ -117,11 +122,7 @@ def cli() -> None:
     try:
         main()
     except Exception as exc:
-        line = one_line(exc)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
-        sys.exit(1)
+        exit_one_line(exc)
 
 
 if __name__ == "__main__":
