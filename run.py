@@ -3,51 +3,69 @@
 The one place that knows every task: each maps to a function of its package, run inside the job
 life cycle (``bench.job.lifecycle``) that writes the record, in a child process of its own for the
 tasks in ``ISOLATED`` (``bench.job.isolation``; ``isolate=false`` runs them in-process).
+
+Composition is checked against the schema (``contracts.config``) before anything heavy is imported: a
+task's package (torch, Lightning) is imported only once its config has passed, so a typo, a wrong type or
+a value out of range ends a run in about a second, in one line (``cli``).
 """
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from bench.benchmark.task import run_benchmark
-from contracts.errors import ConfigError, check_choice
-from bench.job.isolation import run_isolated
-from bench.job.lifecycle import TaskFn, run_job
+import contracts.config  # noqa: F401  (registers the schemas in Hydra's ConfigStore before composition)
+from bench.job.config import check_config
 from bench.job.record import JobContext, is_multirun
 from bench.job.signals import exit_code
+from contracts.config_errors import one_line
+from contracts.errors import check_choice
 from contracts.status import Status
-from bench.report.task import run_report
-from bench.training.task import run_eval, run_train
 from contracts.record import F
 
-TASKS: dict[str, TaskFn] = {"benchmark": run_benchmark, "train": run_train, "eval": run_eval, "report": run_report}
+if TYPE_CHECKING:
+    from bench.job.lifecycle import TaskFn
+
+# "module:function", imported when a job runs: torch and Lightning load only after the config has passed
+TASKS: dict[str, str] = {"benchmark": "bench.benchmark.task:run_benchmark", "train": "bench.training.task:run_train",
+                         "eval": "bench.training.task:run_eval", "report": "bench.report.task:run_report"}
 # isolate=auto runs these in a child process when run from the command line: a benchmark sweep is where jobs meet
 # the OOM killer; called from Python (tests, a notebook) they run in-process, where a debugger or a patch reaches them
 ISOLATED = {"benchmark"}
 ISOLATE_CHOICES = ("auto", True, False)
 
 
-def _refuse(error: ConfigError, cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
+def _refuse(error: Exception, cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     raise error
+
+
+def task_function(task: str) -> TaskFn:
+    module, _, name = TASKS[task].partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def run_task(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     """Run ``cfg.task`` in its record's life cycle and return the final record (a bad task is recorded too)."""
+    from bench.job.isolation import run_isolated
+    from bench.job.lifecycle import run_job
+
     isolate = cfg.get("isolate", "auto")
     try:
         check_choice("task", cfg.task, TASKS)
         check_choice("isolate", isolate, ISOLATE_CHOICES)
-    except ConfigError as exc:
+        check_config(cfg)  # here, not in an isolated child, whose copy of the config is plain YAML
+    except Exception as exc:  # recorded: run_job's own check_config, or _refuse, raises it in the record's life cycle
         return run_job(cfg, out_dir, partial(_refuse, exc))
     if isolate is True or (isolate == "auto" and cfg.task in ISOLATED and HydraConfig.initialized()):
-        return run_isolated(cfg, out_dir, TASKS[cfg.task])
-    return run_job(cfg, out_dir, TASKS[cfg.task])
+        return run_isolated(cfg, out_dir, task_function(cfg.task))
+    return run_job(cfg, out_dir, task_function(cfg.task))
 
 
 def exit_status(record: dict[str, Any]) -> int:
@@ -62,8 +80,28 @@ def exit_status(record: dict[str, Any]) -> int:
     return 1
 
 
+def exit_one_line(exc: Exception) -> NoReturn:
+    """Exit 1 printing the one line a bad config deserves; anything else (a bug) is raised on."""
+    line = one_line(exc)
+    if line is None:
+        raise exc
+    print(f"error: {line}", file=sys.stderr)
+    sys.exit(1)  # SystemExit passes Hydra's job runner, which would log an exception in a second line
+
+
+def refuse_bad_config(cfg: DictConfig) -> None:
+    """The composed config's checks (``check_config``: missing values, the schema's ranges), before a task's
+    package is imported."""
+    try:
+        check_config(cfg)
+    except Exception as exc:
+        exit_one_line(exc)
+
+
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
+    if not is_multirun():  # a single run refuses a bad config at once; a sweep records it and goes on
+        refuse_bad_config(cfg)
     record = run_task(cfg, HydraConfig.get().runtime.output_dir)
     if record[F.status] != Status.OK:
         print(f"error: {cfg.task} {record[F.status]}: {record[F.error]} (record: {record.get(F.out_dir)})", file=sys.stderr)
@@ -72,5 +110,21 @@ def main(cfg: DictConfig) -> float | None:
     return record.get(cfg.get("optimized_metric") or "", None)
 
 
+def cli() -> None:
+    """``main`` with a failed composition or config check as one line and exit status 1.
+
+    Hydra prints a composition error in several lines unless ``HYDRA_FULL_ERROR=1``, when it raises it: set here,
+    so the error reaches this frame and ``one_line`` says it. A user who sets HYDRA_FULL_ERROR=1 keeps the trace.
+    """
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        main()
+        return
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        main()
+    except Exception as exc:
+        exit_one_line(exc)
+
+
 if __name__ == "__main__":
-    main()
+    cli()

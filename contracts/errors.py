@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from contracts.status import Status
 
@@ -28,6 +29,20 @@ def check_choice(option: str, value: object, choices: Iterable[object]) -> None:
 def check_positive(option: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ConfigError(f"{option} must be a positive integer, got {value!r}")
+
+
+def check_number(option: str, value: Any, minimum: float, inclusive: bool) -> None:
+    """A real number above ``minimum`` (or equal to it when ``inclusive``)."""
+    bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            value >= minimum if inclusive else value > minimum):
+        raise ConfigError(f"{option} must be a number {bound}, got {value!r}")
+
+
+def check_count(option: str, value: Any) -> None:
+    """A non-negative integer (a count that may be zero)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{option} must be a non-negative integer, got {value!r}")
 
 
 def config_error_from(exc: BaseException) -> ConfigError | None:

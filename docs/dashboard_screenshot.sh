@@ -32,10 +32,10 @@ for split, n in (("train", 24), ("val", 8)):
 PY
 python run.py task=train model=googlenet data=imagefolder data.root=$D/photos data.num_classes=3 data.num_workers=0 data.batch_size=8 data.input_size=min trainer=cpu trainer.max_epochs=1 +trainer.limit_train_batches=2 trainer.enable_progress_bar=false logger=none paths.results_dir=$R
 # 4. serving scenarios (issue 10), input pipeline, per-module profile and the seed block pairs (issue 11)
-(cd "$SERVING_SRC" && PYTHONPATH=$PWD python run.py -m model=googlenet bench=single_stream,server,offline bench.input_size=75 bench.min_queries=200 bench.min_duration_s=2 bench.slo_ms=200 bench.max_batch_size=16 logger=none paths.results_dir=$D/serving report.after_sweep=false)
+(cd "$SERVING_SRC" && PYTHONPATH=$PWD python run.py -m model=googlenet bench=single_stream,server,offline bench.input_size=75 bench.single_stream.min_queries=200 bench.single_stream.min_duration_s=2 bench.server.min_queries=200 bench.server.min_duration_s=2 bench.server.slo_ms=200 bench.offline.max_batch_size=16 logger=none paths.results_dir=$D/serving report.after_sweep=false)
 (cd "$ATTRIB_SRC" && export PYTHONPATH=$PWD \
   && python run.py -m experiment=seed_module_costs bench.mode=forward bench.batch_size=8 bench.steps=10 bench.burn_in=2 bench.threads=1 logger=none paths.results_dir=$D/attrib report.after_sweep=false \
-  && python run.py model=googlenet bench.profile=true bench.batch_size=2 $TINY paths.results_dir=$D/attrib \
+  && python run.py model=googlenet bench.profile.enabled=true bench.batch_size=2 $TINY paths.results_dir=$D/attrib \
   && python run.py model=googlenet bench.input=loader data=digits data.num_workers=0 bench.batch_size=16 $TINY paths.results_dir=$D/attrib)
 # 5. fake records, named as such: GPU runs, a `killed` job (written by its parent) and a `dead` one
 python - "$D" <<'PY'

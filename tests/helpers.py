@@ -19,6 +19,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+import contracts.config  # noqa: F401  (registers the config schemas before any composition)
 from bench.job.record import write_record
 from contracts.record import SCHEMA_VERSION, BenchSetup, Cost, Environment, F, Identity, Timing
 from contracts.status import Status

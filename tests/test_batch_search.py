@@ -16,7 +16,7 @@ from helpers import TEST_NET
 MIB_PER_IMAGE = 40
 # The stand-in net holds 40 MiB per image in its forward (tests/standin_nets.py).
 MEMORY_JOB = (*TEST_NET, "model._target_=tests.standin_nets.memory_net", f"+model.mib_per_image={MIB_PER_IMAGE}",
-              "bench=offline", "bench.burn_in=1", "bench.blocks=2", "bench.block_steps=2", "bench.threads=1")
+              "bench=offline", "bench.burn_in=1", "bench.offline.blocks=2", "bench.offline.block_steps=2", "bench.threads=1")
 
 
 def test_search_doubles_then_bisects_to_the_largest_fit() -> None:
@@ -57,7 +57,7 @@ def test_cpu_search_finds_the_largest_batch_within_max_memory_gb(compose_cfg, tm
     one = batch_search.cpu_probe(memory_workload(compose_cfg), limit=None)(1)
     assert one.fits and one.peak_bytes > MIB_PER_IMAGE * 2**20
     limit_gb = (one.peak_bytes + 5.5 * MIB_PER_IMAGE * 2**20) / GIB
-    record = run_task(compose_cfg(*MEMORY_JOB, f"bench.max_memory_gb={limit_gb}"), tmp_path)
+    record = run_task(compose_cfg(*MEMORY_JOB, f"bench.offline.max_memory_gb={limit_gb}"), tmp_path)
     assert record["status"] == "ok", record["error"]
     assert record["batch_size_max_fit"] == 6
     assert [t["batch_size"] for t in record["batch_sizes_tried"]] == [1, 2, 4, 6]
@@ -67,14 +67,14 @@ def test_cpu_search_finds_the_largest_batch_within_max_memory_gb(compose_cfg, tm
 
 
 def test_a_given_batch_that_does_not_fit_is_oom_with_that_batch(compose_cfg, tmp_path: Path) -> None:
-    record = run_task(compose_cfg(*MEMORY_JOB, "bench.batch_size=32", "bench.max_memory_gb=1"), tmp_path)
+    record = run_task(compose_cfg(*MEMORY_JOB, "bench.batch_size=32", "bench.offline.max_memory_gb=1"), tmp_path)
     assert record["status"] == "oom" and "batch size 32 does not fit" in record["error"]
     on_disk = read_record(tmp_path / "record.json")
     assert on_disk["batch_size"] == 32 and on_disk.get("images_per_s") is None and "block_times_s" not in on_disk
 
 
 def test_a_given_batch_that_fits_is_timed_as_given(compose_cfg, tmp_path: Path) -> None:
-    record = run_task(compose_cfg(*MEMORY_JOB, "bench.batch_size=3", "bench.max_memory_gb=4"), tmp_path)
+    record = run_task(compose_cfg(*MEMORY_JOB, "bench.batch_size=3", "bench.offline.max_memory_gb=4"), tmp_path)
     assert record["status"] == "ok", record["error"]
     assert record["batch_size"] == 3 and record["batch_size_max_fit"] is None
     assert len(record["block_times_s"]) == 2

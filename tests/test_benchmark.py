@@ -50,10 +50,8 @@ def test_forward_backward_mode_runs_a_training_step(compose_cfg, tmp_path: Path,
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("bench.precision=fp64", "unknown bench.precision 'fp64'; valid choices: fp32, bf16, fp16"),
-        ("bench.mode=backward", "valid choices: forward, forward_backward"),
         ("bench.compile=fast", "unknown bench.compile 'fast'; valid choices"),
-        ("bench.batch_size=0", "bench.batch_size must be a positive integer"),
+        ("bench.batch_size=0", "bench.batch_size must be a positive integer or auto, got 0"),
         ("bench.steps=-1", "bench.steps must be a positive integer"),
         ("bench.device=tpu", "unknown device 'tpu'; valid choices: auto, cpu, cuda, cuda:N"),
         (f"bench.input_size={SMALL - 1}", f"smaller than {SMALL}, the minimum input of this model"),

@@ -174,7 +174,7 @@ def test_gpu_slug_names_the_results_folder() -> None:
 
 def test_every_gpu_job_composes_and_validates(tmp_path: Path) -> None:
     """The GPU-sized plan (never run on a CPU) has no override a GPU session would trip over."""
-    from bench.benchmark.task import validate
+    from contracts.config import validate
     from tools.gpu_core import job
     from tools.gpu_parts import TIMM_MODELS, ZOO
     from tools.gpu_suite import FULL
@@ -188,7 +188,7 @@ def test_every_gpu_job_composes_and_validates(tmp_path: Path) -> None:
     benches += [job(suite, "bf16", True, model=name) for name in TIMM_MODELS]
     for overrides in benches:
         cfg = suite.compose(overrides)
-        validate(cfg.bench)
+        validate(cfg)
         assert cfg.bench.device == "cuda" and cfg.logger.name == "none"
     assert suite.compose(["experiment=tf_book_inception_v3", "logger=none"]).bench.batch_size == 32
     train = suite.compose([*FULL.train, "logger=none"])

@@ -40,7 +40,7 @@ def test_data_bound_flips_with_a_slow_pipeline_and_clears_with_a_fast_one(compos
                                                                        capsys) -> None:
     # 60 ms per image read caps the pipeline near 17 img/s, in series with the model: end to end falls well
     # below 0.9 x the model alone. Without the wait the pipeline runs ~30x faster than the model.
-    slow = run_task(compose_cfg(*GOOGLENET_TRAIN, *loader_args(jpeg_folder, "bench.read_latency_ms=60")), tmp_path / "slow")
+    slow = run_task(compose_cfg(*GOOGLENET_TRAIN, *loader_args(jpeg_folder, "bench.loader.read_latency_ms=60")), tmp_path / "slow")
     slow_out = capsys.readouterr().out
     fast = run_task(compose_cfg(*GOOGLENET_TRAIN, *loader_args(jpeg_folder)), tmp_path / "fast")
     fast_out = capsys.readouterr().out
@@ -88,12 +88,11 @@ def test_synthetic_input_records_say_so(compose_cfg, tmp_path: Path) -> None:
     ("overrides", "message"),
     [
         (["bench.input=loader"], "bench.input=loader needs a real dataset (data=imagefolder, imagenet, mnist or digits)"),
-        (["bench.input=disk"], "unknown bench.input 'disk'; valid choices: synthetic, loader"),
         (["bench.input=loader", "data=digits", "data.decode=tpu"], "unknown data.decode 'tpu'; valid choices: cpu, gpu"),
         (["bench.input=loader", "data=digits", "data.eval_mode=10crop"], "use data.eval_mode=center"),
-        (["bench.input=loader", "data=digits", "bench.profile=true"], "it does not combine with bench.input=loader"),
-        (["bench.read_latency_ms=-5"], "bench.read_latency_ms must be a non-negative number"),
-        (["bench.read_latency_ms=5"], "bench.read_latency_ms applies to the data loader: add bench.input=loader"),
+        (["bench.input=loader", "data=digits", "bench.profile.enabled=true"], "it does not combine with bench.input=loader"),
+        (["bench.loader.read_latency_ms=-5"], "bench.loader.read_latency_ms must be a number >= 0, got -5"),
+        (["bench.loader.read_latency_ms=5"], "bench.loader.read_latency_ms applies to the data loader: add bench.input=loader"),
     ],
 )
 def test_bad_loader_options_are_one_line_before_any_work(compose_cfg, tmp_path: Path, overrides: list[str], message: str) -> None:

@@ -1,4 +1,4 @@
-"""bench.profile=true: per-module time and FLOPs add up, the trace is written, and the depth is handled."""
+"""bench.profile.enabled=true: per-module time and FLOPs add up, the trace is written, and the depth is handled."""
 from __future__ import annotations
 
 import gzip
@@ -17,7 +17,7 @@ from helpers import TEST_NET
 
 # GoogLeNet at 64x64, batch 4, one thread: steps of tens of milliseconds, where ops (not Python) dominate
 PROFILED = ["model=googlenet", "bench.batch_size=4", "bench.input_size=64", "bench.steps=4", "bench.burn_in=1",
-            "bench.log_every=0", "bench.threads=1", "logger=none", "bench.profile=true"]
+            "bench.log_every=0", "bench.threads=1", "logger=none", "bench.profile.enabled=true"]
 
 
 @pytest.mark.parametrize("mode", ["forward", "forward_backward"])
@@ -52,7 +52,7 @@ def test_module_times_and_flops_add_up_to_the_profiled_step(compose_cfg, tmp_pat
 
 
 def test_depth_two_splits_stages_into_branches(compose_cfg, tmp_path: Path) -> None:
-    record = run_task(compose_cfg(*PROFILED, "bench.profile_depth=2", "bench.steps=2"), tmp_path)
+    record = run_task(compose_cfg(*PROFILED, "bench.profile.depth=2", "bench.steps=2"), tmp_path)
     assert record["status"] == "ok", record["error"]
     names = {row["name"] for row in record["modules"]}
     assert {f"inception3a.branches.{i}" for i in range(4)} <= names and "inception3a" not in names
@@ -61,12 +61,12 @@ def test_depth_two_splits_stages_into_branches(compose_cfg, tmp_path: Path) -> N
 
 def test_a_depth_beyond_the_model_profiles_its_deepest_level_and_says_so_once(compose_cfg, tmp_path: Path, capsys) -> None:
     record = run_task(compose_cfg(*TEST_NET, "bench.steps=2", "bench.burn_in=0", "bench.log_every=0",
-                                  "bench.profile=true", "bench.profile_depth=9"), tmp_path)
+                                  "bench.profile.enabled=true", "bench.profile.depth=9"), tmp_path)
     assert record["status"] == "ok", record["error"]
     levels = module_levels(instantiate(compose_cfg(*TEST_NET).model))
     assert record["profile_depth"] == len(levels) < 9
     out = capsys.readouterr().out
-    assert out.count("bench.profile_depth=9 is deeper than this model goes") == 1
+    assert out.count("bench.profile.depth=9 is deeper than this model goes") == 1
     assert {row["name"] for row in record["modules"]} - {OTHER} <= {name for name, _ in levels[-1]}
 
 
@@ -116,8 +116,8 @@ def test_forward_flops_per_module_match_flop_counter_modes_own_and_backward_is_n
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["bench.profile=true", "bench.compile=default"], "bench.profile=true needs bench.compile=false"),
-        (["bench.profile_depth=0"], "bench.profile_depth must be a positive integer, got 0"),
+        (["bench.profile.enabled=true", "bench.compile=default"], "bench.profile.enabled=true needs bench.compile=false"),
+        (["bench.profile.depth=0"], "bench.profile.depth must be a positive integer, got 0"),
     ],
 )
 def test_bad_profile_options_are_one_line(compose_cfg, tmp_path: Path, overrides: list[str], message: str) -> None:

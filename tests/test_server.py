@@ -13,7 +13,7 @@ from run import run_task
 from helpers import TEST_NET
 
 SERVER_JOB = (*TEST_NET, "bench=server", "bench.input_size=16", "bench.burn_in=1", "bench.threads=1",
-              "bench.min_duration_s=0")
+              "bench.server.min_duration_s=0")
 
 
 def sleeper(seconds: float):
@@ -89,10 +89,10 @@ def test_search_whose_top_meets_the_slo_reports_the_top() -> None:
 
 
 def test_server_job_at_a_target_rate(compose_cfg, tmp_path: Path) -> None:
-    record = run_task(compose_cfg(*SERVER_JOB, "bench.search_qps=false", "bench.target_qps=150"), tmp_path)
+    record = run_task(compose_cfg(*SERVER_JOB, "bench.server.search_qps=false", "bench.server.target_qps=150"), tmp_path)
     assert record["status"] == "ok", record["error"]
     assert record["scenario"] == "server" and record["qps_offered"] == 150
-    assert record["queries"] == 500  # bench.min_queries; more than the 459 its p99 needs
+    assert record["queries"] == 500  # bench.server.min_queries; more than the 459 its p99 needs
     assert record["latency_p99_s"] is not None and record["latency_p999_s"] is None
     assert record["slo_s"] == 0.1 and record["slo_met"] == (record["latency_p99_s"] <= 0.1)
     assert record["qps_achieved"] == pytest.approx(150, rel=0.5) and record["images_per_s"] == record["qps_achieved"]
@@ -101,7 +101,7 @@ def test_server_job_at_a_target_rate(compose_cfg, tmp_path: Path) -> None:
 
 
 def test_server_search_that_never_meets_the_slo_is_a_record_not_a_crash(compose_cfg, tmp_path: Path) -> None:
-    record = run_task(compose_cfg(*SERVER_JOB, "bench.slo_ms=0.001", "bench.qps_min=200", "bench.qps_max=400"),
+    record = run_task(compose_cfg(*SERVER_JOB, "bench.server.slo_ms=0.001", "bench.server.qps_min=200", "bench.server.qps_max=400"),
                       tmp_path)
     assert record["status"] == "ok", record["error"]
     assert record["slo_met"] is False and record["max_qps_at_slo"] is None
@@ -111,6 +111,6 @@ def test_server_search_that_never_meets_the_slo_is_a_record_not_a_crash(compose_
 
 def test_a_qps_min_above_capacity_searches_above_it(compose_cfg, tmp_path: Path) -> None:
     # 500 queries offered at a million QPS all wait at once; a 10 s budget still holds, so the top is probed
-    record = run_task(compose_cfg(*SERVER_JOB, "bench.qps_min=1000000", "bench.slo_ms=10000"), tmp_path)
+    record = run_task(compose_cfg(*SERVER_JOB, "bench.server.qps_min=1000000", "bench.server.slo_ms=10000"), tmp_path)
     assert record["status"] == "ok", record["error"]
     assert [p["qps_offered"] for p in record["qps_probes"]] == [1e6, 2e6] and record["max_qps_at_slo"] == 2e6

@@ -20,6 +20,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
+import contracts.config  # noqa: F401  (registers the config schemas before any composition)
 from tools import gpu_checks
 from contracts.status import Status
 from tools.gpu_report import PART_TITLES, SKIPPED, Row, is_failure, render

@@ -30,6 +30,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
+import contracts.config  # noqa: F401  (registers the config schemas before any composition)
 from bench.training.task import build_module
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")

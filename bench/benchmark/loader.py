@@ -36,25 +36,17 @@ from bench.benchmark.timing import time_steps
 from contracts.errors import ConfigError, check_choice
 from contracts.record import F, Loader
 
-INPUTS = ("synthetic", "loader")
 REAL_DATA = "imagefolder, imagenet, mnist or digits"
 DATA_BOUND_RATIO = 0.9  # end to end below this fraction of the model alone: the input pipeline limits the run
 ROUNDS = 3  # alternating blocks of end-to-end and model-alone steps
 
 
 def check(cfg: DictConfig, device: torch.device) -> None:
-    """Loader-mode options, checked before any work (the data set itself is checked by ``Feed``)."""
+    """What loader mode needs of the data set and the device, before any work (the bench options themselves are
+    the schema's, ``contracts.config.BenchConfig``; the data set's files are checked by ``Feed``)."""
     bench = cfg.bench
-    check_choice("bench.input", bench.input, INPUTS)
-    latency = bench.read_latency_ms
-    if isinstance(latency, bool) or not isinstance(latency, (int, float)) or latency < 0:
-        raise ConfigError(f"bench.read_latency_ms must be a non-negative number of milliseconds, got {latency!r}")
     if bench.input != "loader":
-        if latency:
-            raise ConfigError("bench.read_latency_ms applies to the data loader: add bench.input=loader")
         return
-    if bench.scenario != "tf_book":
-        raise ConfigError(f"bench.input=loader times fixed batches (bench.scenario=tf_book), not {bench.scenario}")
     data = cfg.data
     if data.name == "synthetic":
         raise ConfigError(f"bench.input=loader needs a real dataset (data={REAL_DATA}); "
@@ -65,13 +57,10 @@ def check(cfg: DictConfig, device: torch.device) -> None:
     if bench.mode == "forward" and data.eval_mode != "center":
         raise ConfigError(f"bench.input=loader feeds one view per image; data.eval_mode={data.eval_mode} "
                           "makes several (use data.eval_mode=center)")
-    if bench.profile:
-        raise ConfigError("bench.profile=true profiles the model on synthetic input; it does not combine "
-                          "with bench.input=loader")
 
 
 class Delayed:
-    """``fn`` after a wait: the per-image latency of slower storage (``bench.read_latency_ms``)."""
+    """``fn`` after a wait: the per-image latency of slower storage (``bench.loader.read_latency_ms``)."""
 
     def __init__(self, fn: Callable[[Any], Any], seconds: float) -> None:
         self.fn, self.seconds = fn, seconds
@@ -125,7 +114,7 @@ class Feed:
         datamodule = instantiate(cfg.data, model_info=model_info, batch_size=bench.batch_size, input_size=size)
         datamodule.setup("fit" if train else "validate")
         dataset = datamodule.train_set if train else datamodule.val_set
-        delay_s = bench.read_latency_ms / 1000
+        delay_s = bench.loader.read_latency_ms / 1000
         self.name, self.device, self.decode = cfg.data.name, device, datamodule.decode
         self.workers, self.dataset_size = datamodule.num_workers, len(dataset)
         if self.decode == "gpu":

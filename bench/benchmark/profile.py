@@ -1,6 +1,6 @@
-"""``bench.profile=true``: which part of the network costs the time, module by module.
+"""``bench.profile.enabled=true``: which part of the network costs the time, module by module.
 
-The model is cut at ``bench.profile_depth`` (1: the stages, 2: the branches inside them, ...). ModuleLists
+The model is cut at ``bench.profile.depth`` (1: the stages, 2: the branches inside them, ...). ModuleLists
 and ModuleDicts are looked through (never called, their names are structure), and so is a Sequential of named
 modules (Inception-v3's ``features``: a list of stages); a Sequential of numbered layers (a branch) is one module.
 ``torch.profiler`` runs over the timed steps; every op's self time (CPU time, or on CUDA its kernels' time)
@@ -31,7 +31,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
-from contracts.errors import ConfigError, check_positive
 from contracts.record import F
 
 OTHER = "(other)"
@@ -39,14 +38,6 @@ OPTIMIZER = "(optimizer)"
 RANGE = "module: "
 BACKWARD_NODE = "autograd::engine::evaluate_function: "
 TRACE_FILE = "trace.json.gz"  # Chrome / Perfetto (ui.perfetto.dev) open it as it is
-
-
-def check(bench: DictConfig) -> None:
-    check_positive("bench.profile_depth", bench.profile_depth)
-    if bench.profile and bench.compile:
-        raise ConfigError("bench.profile=true needs bench.compile=false: a compiled graph has no module boundaries")
-    if bench.profile and bench.scenario != "tf_book":
-        raise ConfigError(f"bench.profile=true profiles fixed batches (bench.scenario=tf_book), not {bench.scenario}")
 
 
 def _looked_through(module: nn.Module) -> bool:
@@ -183,9 +174,9 @@ def attribute(model: nn.Module, step: Callable[[], Any], count_step: Callable[[]
     ``count_step`` is the step on 2 images that the record's FLOPs were counted on.
     """
     levels = module_levels(model)
-    depth = min(bench.profile_depth, len(levels))
-    if depth < bench.profile_depth:
-        print(f"bench.profile_depth={bench.profile_depth} is deeper than this model goes; profiling its deepest level, {depth}")
+    depth = min(bench.profile.depth, len(levels))
+    if depth < bench.profile.depth:
+        print(f"bench.profile.depth={bench.profile.depth} is deeper than this model goes; profiling its deepest level, {depth}")
     units = levels[depth - 1]
     with ModuleAttribution(units, ranges=False) as counting, ModuleFlops(counting) as counter:
         count_step()

@@ -5,7 +5,8 @@
 - ``offline``: steps back to back, one synchronisation per block; img/s, optionally at the best batch.
 - ``server``: Poisson arrivals, a dynamic batcher, latency under load against a p99 SLO.
 
-Each runner takes the ``Workload`` and the ``bench`` config and returns the record's figures.
+Each runner takes the ``Workload`` and the ``bench`` config (its options: ``contracts.config.BenchConfig``, checked
+before the job starts; a scenario's own options in its section, ``bench.<scenario>``) and returns the record's figures.
 """
 from __future__ import annotations
 
@@ -22,56 +23,12 @@ from bench.benchmark.latency import latency_figures, latency_line
 from bench.benchmark.machine import EnergyMeter
 from bench.benchmark.timing import book_line, summarize, time_blocks, time_steps
 from bench.benchmark.workload import Workload
-from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
+from contracts.errors import TaskFailure
 from contracts.status import Status
 from contracts.record import F, Latency, Offline, Server, names
 
 log = logging.getLogger(__name__)
 SCENARIO_FIELDS = names(Latency, Server, Offline)  # the latency scenarios' figures: null in a tf_book record
-
-
-def check_number(option: str, value: object, minimum: float, inclusive: bool) -> None:
-    """A real number above ``minimum`` (or equal to it when ``inclusive``)."""
-    bound = f">= {minimum:g}" if inclusive else f"> {minimum:g}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            value >= minimum if inclusive else value > minimum):
-        raise ConfigError(f"{option} must be a number {bound}, got {value!r}")
-
-
-def validate(bench: DictConfig) -> None:
-    """The scenario's own options, before any work (the common ones are checked by the task)."""
-    scenario = bench.scenario
-    check_choice("bench.scenario", scenario, SCENARIOS)
-    if bench.batch_size == "auto":
-        if scenario != "offline":
-            raise ConfigError(f"bench.batch_size=auto searches the best batch of the offline scenario only, "
-                              f"not {scenario}; give a batch size or use bench.scenario=offline")
-    else:
-        check_positive("bench.batch_size", bench.batch_size)
-    if scenario in ("single_stream", "server"):
-        if bench.mode != "forward":
-            raise ConfigError(f"bench.scenario={scenario} times inference: bench.mode must be forward, got {bench.mode!r}")
-        check_positive("bench.min_queries", bench.min_queries)
-        check_number("bench.min_duration_s", bench.min_duration_s, 0, inclusive=True)
-    if scenario == "single_stream" and bench.batch_size != 1:
-        raise ConfigError(f"bench.scenario=single_stream serves one query at a time: bench.batch_size must be 1, "
-                          f"got {bench.batch_size} (bench=single_stream sets it)")
-    if scenario == "server":
-        check_number("bench.target_qps", bench.target_qps, 0, inclusive=False)
-        check_number("bench.slo_ms", bench.slo_ms, 0, inclusive=False)
-        check_positive("bench.max_batch", bench.max_batch)
-        check_number("bench.max_wait_ms", bench.max_wait_ms, 0, inclusive=True)
-        check_positive("bench.search_steps", bench.search_steps)
-        for option in ("qps_min", "qps_max"):
-            if bench[option] is not None:
-                check_number(f"bench.{option}", bench[option], 0, inclusive=False)
-        if bench.qps_min is not None and bench.qps_max is not None and bench.qps_min >= bench.qps_max:
-            raise ConfigError(f"bench.qps_min ({bench.qps_min}) must be below bench.qps_max ({bench.qps_max})")
-    if scenario == "offline":
-        for option in ("blocks", "block_steps", "max_batch_size"):
-            check_positive(f"bench.{option}", bench[option])
-        if bench.max_memory_gb is not None:
-            check_number("bench.max_memory_gb", bench.max_memory_gb, 0, inclusive=False)
 
 
 def run_tf_book(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
@@ -97,7 +54,8 @@ def run_tf_book(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
 
 
 def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
-    """One query at a time until both ``min_queries`` and ``min_duration_s`` are reached."""
+    """One query at a time until both ``bench.single_stream.min_queries`` and ``min_duration_s`` are reached."""
+    run = bench.single_stream
     serve = work.serve_fn(1)
     for _ in range(bench.burn_in):
         serve(1)
@@ -105,7 +63,7 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
     latencies: list[float] = []
     with meter.window():
         start = time.perf_counter()
-        while len(latencies) < bench.min_queries or time.perf_counter() - start < bench.min_duration_s:
+        while len(latencies) < run.min_queries or time.perf_counter() - start < run.min_duration_s:
             sent = time.perf_counter()
             serve(1)
             latencies.append(time.perf_counter() - sent)
@@ -120,36 +78,39 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
 
 
 def measure_offline(work: Workload, bench: DictConfig, batch: int) -> dict[str, Any]:
-    """img/s of one batch size from ``blocks`` blocks of ``block_steps`` steps, one sync per block."""
+    """img/s of one batch size from ``bench.offline.blocks`` blocks of ``block_steps`` steps, one sync per block."""
+    offline = bench.offline
     meter = EnergyMeter(work.device)
-    blocks = time_blocks(work.step(batch), work.device, bench.blocks, bench.block_steps, bench.burn_in,
+    blocks = time_blocks(work.step(batch), work.device, offline.blocks, offline.block_steps, bench.burn_in,
                          window=meter.window())
-    per_block = np.asarray([batch * bench.block_steps / t for t in blocks])
-    per_step = np.asarray(blocks) / bench.block_steps
-    images = batch * bench.block_steps * bench.blocks
+    per_block = np.asarray([batch * offline.block_steps / t for t in blocks])
+    per_step = np.asarray(blocks) / offline.block_steps
+    images = batch * offline.block_steps * offline.blocks
     figures = {F.images_per_s: images / sum(blocks), F.images_per_s_std: float(per_block.std(ddof=0)),
                F.mean_s: float(per_step.mean()), F.std_s: float(per_step.std(ddof=0)),
                F.block_times_s: blocks, **meter.figures(images)}
     print(f"offline batch {batch}: {figures[F.images_per_s]:.1f} +/- {figures[F.images_per_s_std]:.1f} img/s "
-          f"across {bench.blocks} blocks of {bench.block_steps} steps ({figures[F.mean_s]:.4f} s / step)")
+          f"across {offline.blocks} blocks of {offline.block_steps} steps ({figures[F.mean_s]:.4f} s / step)")
     return figures
 
 
 def run_offline(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
     """A given batch is timed as given (never changed); ``auto`` finds the largest fit, then the best batch."""
-    limit = batch_search.memory_limit_bytes(bench.max_memory_gb, work.device)
+    offline = bench.offline
+    limit = batch_search.memory_limit_bytes(offline.max_memory_gb, work.device)
     if bench.batch_size != "auto":
-        if bench.max_memory_gb is not None:  # probed before it runs here: a batch over the limit never does
+        if offline.max_memory_gb is not None:  # probed before it runs here: a batch over the limit never does
             probe = batch_search.probe_for(work, limit)(bench.batch_size)
             if not probe.fits:
-                raise TaskFailure(Status.OOM, f"batch size {bench.batch_size} does not fit within bench.max_memory_gb="
-                                              f"{bench.max_memory_gb} ({probe.reason}); a given batch is never changed")
+                raise TaskFailure(Status.OOM, f"batch size {bench.batch_size} does not fit within bench.offline."
+                                              f"max_memory_gb={offline.max_memory_gb} ({probe.reason}); "
+                                              "a given batch is never changed")
         return measure_offline(work, bench, bench.batch_size)
-    max_fit, probes = batch_search.find_max_batch(batch_search.probe_for(work, limit), bench.max_batch_size)
+    max_fit, probes = batch_search.find_max_batch(batch_search.probe_for(work, limit), offline.max_batch_size)
     if max_fit is None:
         raise TaskFailure(Status.OOM, f"batch size auto: not even batch 1 fits ({probes[0].reason})")
-    if max_fit == bench.max_batch_size:
-        log.info("batch search stopped at bench.max_batch_size=%d, which fits; raise it to search further", max_fit)
+    if max_fit == offline.max_batch_size:
+        log.info("batch search stopped at bench.offline.max_batch_size=%d, which fits; raise it to search further", max_fit)
     tried = {b: measure_offline(work, bench, b) for b in batch_search.candidate_batches(max_fit)}
     best = max(tried, key=lambda b: tried[b][F.images_per_s])
     print(f"offline: batch {max_fit} is the largest that fits; the best is batch {best} at "
@@ -159,33 +120,34 @@ def run_offline(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
 
 
 def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
-    """One run at ``target_qps``, or (``search_qps``) the highest offered QPS whose p99 meets ``slo_ms``."""
-    serve = work.serve_fn(bench.max_batch)
-    for batch in range(1, bench.max_batch + 1):  # every shape once: kernels are picked per shape
+    """One run at ``bench.server.target_qps``, or (``search_qps``) the highest offered QPS whose p99 meets ``slo_ms``."""
+    srv = bench.server
+    serve = work.serve_fn(srv.max_batch)
+    for batch in range(1, srv.max_batch + 1):  # every shape once: kernels are picked per shape
         serve(batch)
     for _ in range(bench.burn_in):
         serve(1)
-    slo_s, max_wait_s = bench.slo_ms / 1000, bench.max_wait_ms / 1000
+    slo_s, max_wait_s = srv.slo_ms / 1000, srv.max_wait_ms / 1000
 
     def probe(qps: float) -> dict[str, Any]:
-        queries = server.probe_queries(qps, bench.min_queries, bench.min_duration_s)
+        queries = server.probe_queries(qps, srv.min_queries, srv.min_duration_s)
         meter = EnergyMeter(work.device)
         with meter.window():
-            figures = server.run_at(serve, qps, queries, seed, bench.max_batch, max_wait_s, slo_s)
+            figures = server.run_at(serve, qps, queries, seed, srv.max_batch, max_wait_s, slo_s)
         return {**figures, **meter.figures(queries)}
 
-    if bench.search_qps:
-        qps_max = bench.qps_max or capacity_qps(serve, bench.max_batch)
-        qps_min = bench.qps_min or qps_max / 4
+    if srv.search_qps:
+        qps_max = srv.qps_max or capacity_qps(serve, srv.max_batch)
+        qps_min = srv.qps_min or qps_max / 4
         if qps_min >= qps_max:  # a given qps_min at or above the measured capacity: search above it
-            log.info("bench.qps_min=%g is not below the worker's capacity (%.2f QPS); searching up to %g",
+            log.info("bench.server.qps_min=%g is not below the worker's capacity (%.2f QPS); searching up to %g",
                      qps_min, qps_max, 2 * qps_min)
             qps_max = 2 * qps_min
         print(f"server: searching offered QPS in [{qps_min:.2f}, {qps_max:.2f}] for a p99 within {slo_s:.4f} s")
-        figures = server.search_qps(probe, qps_min, qps_max, bench.search_steps)
+        figures = server.search_qps(probe, qps_min, qps_max, srv.search_steps)
     else:
-        figures = {**probe(bench.target_qps), F.max_qps_at_slo: None, F.qps_probes: None}
-    return {**figures, F.images_per_s: figures[F.qps_achieved], F.batch_size: bench.max_batch}
+        figures = {**probe(srv.target_qps), F.max_qps_at_slo: None, F.qps_probes: None}
+    return {**figures, F.images_per_s: figures[F.qps_achieved], F.batch_size: srv.max_batch}
 
 
 def capacity_qps(serve: Callable[[int], None], max_batch: int, tries: int = 3) -> float:

@@ -133,7 +133,7 @@ def search_qps(probe: Callable[[float], dict[str, Any]], qps_min: float, qps_max
         return {**best, F.max_qps_at_slo: None, F.qps_probes: probes}
     top = run(qps_max)
     if top[F.slo_met]:
-        log.info("the p99 SLO holds at the top of the searched range, %.2f QPS (bench.qps_max)", qps_max)
+        log.info("the p99 SLO holds at the top of the searched range, %.2f QPS (bench.server.qps_max)", qps_max)
         return {**top, F.max_qps_at_slo: qps_max, F.qps_probes: probes}
     low, high = qps_min, qps_max
     for _ in range(steps):

@@ -18,35 +18,19 @@ from torch import nn
 
 from bench.benchmark import flops, loader, profile, scenarios
 from bench.benchmark.machine import machine_at_end, machine_at_start
-from bench.benchmark.timing import MODE_LABELS
-from bench.benchmark.workload import PRECISIONS, Workload, autocast_for, is_oom, make_step
+from bench.benchmark.workload import Workload, autocast_for, is_oom, make_step
 from bench.job.environment import environment, resolve_device
-from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
+from contracts.errors import ConfigError, TaskFailure
 from bench.job.record import JobContext
 from contracts.status import Status
 from contracts.record import F
 
 log = logging.getLogger(__name__)
-COMPILE_MODES = (False, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-def validate(bench: DictConfig) -> None:
-    """Check every option before any work is done."""
-    check_choice("bench.mode", bench.mode, MODE_LABELS)
-    check_choice("bench.precision", bench.precision, PRECISIONS)
-    check_choice("bench.compile", bench.compile, COMPILE_MODES)
-    for option in ("steps", "repeats"):
-        check_positive(f"bench.{option}", bench[option])
-    if not isinstance(bench.burn_in, int) or bench.burn_in < 0:
-        raise ConfigError(f"bench.burn_in must be a non-negative integer, got {bench.burn_in!r}")
-    if bench.threads is not None:
-        check_positive("bench.threads", bench.threads)
-    scenarios.validate(bench)
 
 
 def input_size(bench: DictConfig, model: nn.Module) -> int:
+    """The input size, checked against the model's minimum (the schema checked the rest before the job started)."""
     size = bench.input_size or model.info.default_input_size
-    check_positive("bench.input_size", size)
     if size < model.info.min_input_size:
         raise ConfigError(
             f"bench.input_size={size} is smaller than {model.info.min_input_size}, the minimum input of this model"
@@ -89,10 +73,8 @@ def cost_figures(work: Workload, forward_flops: float, step_flops: float, images
 
 def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     bench = cfg.bench
-    validate(bench)
     device = resolve_device(bench.device)
     loader.check(cfg, device)
-    profile.check(bench)
     if bench.threads:
         torch.set_num_threads(bench.threads)
     torch.manual_seed(cfg.seed)
@@ -111,7 +93,7 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         F.memory_format: "channels_last" if bench.channels_last else "contiguous",
         F.compile: bench.compile or "off", F.steps: bench.steps, F.burn_in: bench.burn_in, F.repeats: bench.repeats,
         F.params: flops.count_params(model, aux=False), F.params_with_aux: flops.count_params(model),
-        F.input: bench.input, F.profiled: bench.profile,
+        F.input: bench.input, F.profiled: bench.profile.enabled,
         **machine_at_start(device, torch.get_num_threads()),
     }
     ctx.record.update(figures)  # so a failure below still records what was tried
@@ -132,12 +114,12 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         ctx.record.update(figures)
     result = {**figures, **result,
               **cost_figures(work, forward_flops, step_flops, result[F.images_per_s], figures[F.device_name])}
-    if feed is not None or bench.profile:  # more steps of the same workload, after the scenario's own timing
+    if feed is not None or bench.profile.enabled:  # more steps of the same workload, after the scenario's own timing
         x = work.inputs(bench.batch_size)
         step = make_step(work.model, x, bench.mode, autocast_for(device, bench.precision))
         if feed is not None:
             result.update(feed.measure(step, x, result, bench))
-        if bench.profile:
+        if bench.profile.enabled:
             count_step = make_step(work.model, work.inputs(2), bench.mode, contextlib.nullcontext())
             result.update(profile.attribute(work.model, step, count_step, result, bench, device, ctx.out_dir))
     return result

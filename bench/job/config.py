@@ -1,7 +1,8 @@
-"""The job's config before any work: values still missing, and values the config computes (``class_folders``).
+"""The job's config before any work: values still missing, values the config computes (``class_folders``), and
+the schema's checks (``contracts.config.validate``).
 
-A value left ``???`` or one that cannot be resolved ends the job with one line naming the key and how
-to set it (``errors.config_error_from``), never an OmegaConf traceback.
+A value left ``???``, one that cannot be resolved or one the schema refuses ends the job with one line naming
+the key and what is valid (``errors.config_error_from``), never an OmegaConf traceback.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from contracts.config import validate
 from contracts.errors import ConfigError
 
 
@@ -41,7 +43,9 @@ def missing_keys(node: DictConfig | ListConfig, prefix: str = "") -> Iterator[st
 
 
 def check_config(cfg: DictConfig) -> None:
-    """Raise ``ConfigError`` for the first value still missing; resolve every interpolation (its errors surface here)."""
+    """Raise ``ConfigError`` for the first value still missing; resolve every interpolation (its errors surface
+    here); then the schema's checks of every typed section."""
     for key in missing_keys(cfg):
         raise ConfigError(f"{key} has no value (it is ??? in the config); set it on the command line: {key}=...")
     OmegaConf.to_container(cfg, resolve=True)
+    validate(cfg)

@@ -2,15 +2,12 @@
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from contracts.errors import ConfigError
 from bench.job.record import JobContext
 from bench.report.dashboard import render_dashboard
 from bench.report.markdown import markdown_table, render_markdown
@@ -18,7 +15,6 @@ from bench.report.records import Report, build_report
 from bench.report.tables import counts, runs_table
 from contracts.record import F
 
-log = logging.getLogger(__name__)
 # Columns the report adds only to group its views by: left out of the CSV and parquet files.
 DERIVED = ("dataset_key", "series")
 
@@ -60,37 +56,11 @@ def make_report(dirs: list[str | Path], out_dir: str | Path,
     return {**counts(report), **outputs}
 
 
-def _targets(cfg_report: Any) -> dict[str, float]:
-    targets = OmegaConf.to_container(cfg_report.get("target_top1") or {}, resolve=True)
-    bad = {k: v for k, v in targets.items() if not isinstance(v, (int, float)) or isinstance(v, bool)}
-    if bad:
-        raise ConfigError(f"report.target_top1 maps a dataset name to a top-1 in %, got {bad}")
-    return {str(k): float(v) for k, v in targets.items()}
+def targets(cfg_report: Any) -> dict[str, float]:
+    """``report.target_top1`` as a plain dict (the schema, ``contracts.config_sections.ReportConfig``, checked it)."""
+    return {str(k): float(v) for k, v in OmegaConf.to_container(cfg_report.get("target_top1") or {}, resolve=True).items()}
 
 
 def run_report(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     """task=report: the record gets the counts and the output paths."""
-    dirs = list(cfg.report.dirs or [])
-    if not dirs:
-        raise ConfigError("report.dirs is empty: give the results dirs to gather, e.g. report.dirs=[results]")
-    return make_report(dirs, cfg.report.out_dir or ctx.out_dir, _targets(cfg.report))
-
-
-class ReportCallback(Callback):
-    """Hydra callback: report a sweep into ``<sweep dir>/report`` when the multirun ends.
-
-    Hydra skips ``on_multirun_end`` when a job raised; run.py records failures instead of raising, so
-    failed jobs still get here. ``python run.py task=report`` makes the same report on its own.
-    """
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        if not self.enabled or not sweep_dir.is_dir():
-            return
-        try:
-            make_report([sweep_dir], sweep_dir / "report", _targets(config.report))
-        except ConfigError as exc:  # e.g. nothing recorded: say so, the sweep itself went fine
-            log.warning("no sweep report: %s", exc)
+    return make_report(list(cfg.report.dirs), cfg.report.out_dir or ctx.out_dir, targets(cfg.report))
