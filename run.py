@@ -2,7 +2,8 @@
 
 The one place that knows every task: each maps to a function of its package, run inside the job
 life cycle (``bench.job.lifecycle``) that writes the record, in a child process of its own for the
-tasks in ``ISOLATED`` (``bench.job.isolation``; ``isolate=false`` runs them in-process).
+tasks in ``ISOLATED`` (``bench.job.isolation``; ``isolate=false`` runs them in-process). The job's identity
+(``contracts.job.JobSpec``) is read from Hydra here, once, and passed down.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from bench.benchmark.task import run_benchmark
 from contracts.errors import ConfigError, check_choice
@@ -38,14 +38,12 @@ CONFIG_FLAG = r"--config-(name|path|dir)=|-c[npd]="  # the command line's flags 
 
 
 def job_spec() -> JobSpec:
-    """This Hydra job's identity, read from ``HydraConfig`` here, the one place below Hydra that reads it."""
+    """This Hydra job's identity, read from ``HydraConfig`` here and nowhere else (tests/test_layout.py holds to it)."""
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
     sweep_dir = Path(hc.sweep.dir).resolve() if multirun else None
-    try:  # resolved here: ``${now:...}`` or the output dir resolved elsewhere, later, would be another value
-        job_logging = OmegaConf.to_container(hc.job_logging, resolve=True) if hc.job_logging is not None else None
-    except OmegaConfBaseException:
-        job_logging = None  # a logging config that does not resolve: Hydra would have failed before the job
+    # resolved here, as Hydra resolved it to set up this job's logging (its log file is in the job's dir)
+    job_logging = OmegaConf.to_container(hc.job_logging, resolve=True) if hc.job_logging is not None else None
     verbose = hc.verbose
     return JobSpec(
         out_dir=str(Path(hc.runtime.output_dir).resolve()),
