@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bench.job import signals
 from bench.job.isolation import run_isolated
 from bench.job.lifecycle import run_job
 from bench.job.record import IDENTITY_FIELDS, JobContext, read_record
@@ -18,6 +19,12 @@ from contracts.job import SPEC_FILE, JobSpec
 
 log = logging.getLogger(__name__)
 CHILD_LINE = "the isolated job logs through the logging its spec configured"
+
+
+@pytest.fixture(autouse=True)
+def _no_earlier_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A signal test earlier in this process leaves its stop noted: a sweep's job would then not start (by design)."""
+    monkeypatch.setattr(signals, "_stopped_by", None)
 
 
 def sweep_job_spec(tmp_path: Path, **fields: Any) -> JobSpec:

@@ -59,21 +59,29 @@ def test_scheduler_matches_the_md1_queue() -> None:
     assert set(run.batches) == {1} and len(run.batches) == 20_000
 
 
-def test_the_real_scheduler_adds_only_its_overshoot_to_the_ideal_queue() -> None:
+def test_the_real_scheduler_adds_only_what_late_wake_ups_explain() -> None:
     """Real time is the thing under test here: the same arrivals, really slept, against the fake clock's queue.
 
-    Without batching, a real sleep only ever ends late, and lateness carries down the queue: each query's real
-    latency is at least its ideal one. On a loaded 2-core machine a wake-up is ~0.1-1 ms late and, at rho = 0.5, a
-    delay carries to about one more query (the mean busy period is 2 queries): the mean is allowed 3 ms more
-    (20% of the ideal 15 ms), measured 1.2 ms at load 5.4 on 2 cores.
+    Without batching, a real sleep only ever ends late and lateness carries down the queue, so each query's real
+    latency is at least its ideal one. How much more is set by how late this machine's sleeps end (measured here,
+    through the same seam): a service late by d raises the M/D/1 mean by dW/dS * d = 2.5 d at rho = 0.5, and queries
+    that find the worker idle wait for a late wake-up too; measured 3.9-4.2 d at load 24 on 2 cores (d 0.5-0.8 ms).
+    The bound, 6 d + 0.5 ms for the loop's own work, fails a scheduler that oversleeps on its own.
     """
     service, qps = 0.010, 50.0
     arrivals = poisson_arrivals(200, qps, seed=0)  # 4 s of arrivals
     ideal = fake_schedule(service, arrivals, max_batch=1, max_wait_s=0.0)
-    real = run_schedule(lambda n: time.sleep(service), arrivals, max_batch=1, max_wait_s=0.0)
-    late = real.latencies - ideal.latencies
-    assert late.min() >= -1e-6, late.min()
-    assert late.mean() <= 0.003, late.mean()
+    lateness: list[float] = []
+
+    def sleep(seconds: float) -> None:  # a real sleep; how late it ended is noted
+        start = time.perf_counter()
+        time.sleep(seconds)
+        lateness.append(time.perf_counter() - start - seconds)
+
+    real = run_schedule(lambda n: sleep(service), arrivals, max_batch=1, max_wait_s=0.0, sleep=sleep)
+    added = real.latencies - ideal.latencies
+    assert added.min() >= -1e-6, added.min()
+    assert added.mean() <= 6 * float(np.mean(lateness)) + 0.0005, (added.mean(), np.mean(lateness))
     assert real.qps_achieved == pytest.approx(ideal.qps_achieved, rel=0.10) and real.batches == ideal.batches
 
 
