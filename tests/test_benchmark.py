@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import signal
-import subprocess
-import sys
-import time
+import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
+from bench.job.environment import cpu_model
 from bench.job.record import read_record
 from run import run_task
 from lightning_modules.zoo import get_model_info
-from helpers import GOOGLENET_RUN, REPO, run_cli
+from helpers import GOOGLENET_RUN, TEST_NET, run_cli, start_cli, wait_until
 
 SMALL = get_model_info("googlenet").min_input_size
 TINY_RUN = GOOGLENET_RUN
@@ -27,10 +28,23 @@ def test_benchmark_record_holds_what_ran_and_the_printed_figures(compose_cfg, tm
     assert record["status"] == "ok", record["error"]
     on_disk = read_record(tmp_path / "record.json")
     assert on_disk["status"] == "ok" and on_disk["run_id"] == record["run_id"]
-    for key in ("model", "batch_size", "input_size", "precision", "memory_format", "compile", "device_name",
-                "device_count", "torch", "host", "params", "gmacs_per_image", "achieved_tflops", "peak_tflops",
-                "utilization", "peak_memory_mb", "p90_s", "p99_s", "median_s", "images_per_s", "repeat_std_s"):
-        assert on_disk[key] is not None, key
+    # what ran, as configured, and where
+    assert (on_disk["model"], on_disk["batch_size"], on_disk["input_size"], on_disk["precision"]) == (
+        "googlenet", 2, SMALL, "fp32")
+    assert (on_disk["memory_format"], on_disk["compile"]) == ("channels_last", "off")
+    assert (on_disk["device_name"], on_disk["device_count"]) == (cpu_model(), 1)
+    assert (on_disk["torch"], on_disk["host"]) == (torch.__version__, socket.gethostname())
+    # the figures, each from what it summarises: the timed steps, the repeats, the FLOP count, the process
+    steps = np.asarray(on_disk["step_times_s"])
+    assert [on_disk[k] for k in ("median_s", "p90_s", "p99_s")] == pytest.approx(np.percentile(steps, [50, 90, 99]))
+    assert on_disk["images_per_s"] == pytest.approx(2 / on_disk["mean_s"])
+    assert on_disk["repeat_std_s"] == pytest.approx(np.std(on_disk["repeat_means_s"]))
+    assert on_disk["gmacs_per_image"] == pytest.approx(0.0333025, rel=1e-5)  # GoogLeNet at 31 x 31, without aux heads
+    assert on_disk["gflops_per_image_step"] == pytest.approx(2 * on_disk["gmacs_per_image"])  # a forward step
+    assert on_disk["achieved_tflops"] == pytest.approx(on_disk["gflops_per_image_step"] * on_disk["images_per_s"] / 1e3)
+    assert on_disk["peak_tflops"] > 0 and on_disk["utilization"] == pytest.approx(
+        on_disk["achieved_tflops"] / on_disk["peak_tflops"])
+    assert 0 < on_disk["peak_memory_mb"] <= resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # this process's
     # the paper-form GoogLeNet: aux heads are left out of `params`, as in the papers' counts
     assert (on_disk["params"], on_disk["params_with_aux"]) == (6_998_552, 13_378_280)
     assert len(on_disk["step_times_s"]) == 6 and len(on_disk["repeat_means_s"]) == 2
@@ -118,16 +132,17 @@ def test_run_py_shows_the_composed_config() -> None:
 
 
 def test_a_killed_run_leaves_a_record_that_says_it_did_not_finish(tmp_path: Path) -> None:
-    args = [*TINY_RUN, "bench.steps=100000", "isolate=false", f"paths.results_dir={tmp_path}"]  # in-process
-    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), *args], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """SIGKILLed inside the timed loop (after its 11th step printed its line, before the loop's book line)."""
+    output = tmp_path / "output.txt"
+    # the test net, in-process (no parent to record the death); a line every 10 timed steps says how far it is
+    args = [*TEST_NET, "bench.steps=100000000", "bench.burn_in=1", "bench.log_every=10", "isolate=false",
+            f"paths.results_dir={tmp_path}"]
+    proc = start_cli(*args, output=output)
     try:
-        deadline = time.monotonic() + 120
-        while not list(tmp_path.glob("runs/*/*/record.json")) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        time.sleep(1)  # well inside the timed loop
+        wait_until(lambda: ": step 10, duration = " in output.read_text(), 120, "timed step 10", proc)
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert "Forward across" not in output.read_text()  # the timed loop had not ended: the kill landed inside it
     (record_path,) = tmp_path.glob("runs/*/*/record.json")
     assert read_record(record_path)["status"] == "running"  # never `ok`, never half-written

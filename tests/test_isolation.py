@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 
 from bench.job.lifecycle import run_job
 from bench.job.record import JobContext, read_record
+from contracts.job import JobSpec
 from helpers import TEST_NET, TINY_BENCH, read_if_written, records, start_cli, wait_until
 
 LONG = 10_000_000  # steps: a job that runs until it is killed
@@ -75,17 +77,19 @@ def test_a_running_record_says_where_it_runs_and_beats(compose_cfg, tmp_path: Pa
         return {"seen": [first, later]}
 
     started = time.time()
-    rec = run_job(compose_cfg("task=benchmark", "heartbeat_interval_s=0.2"), tmp_path, task)
+    rec = run_job(compose_cfg("task=benchmark", "heartbeat_interval_s=0.2"), JobSpec.for_dir(tmp_path), task)
     first, later = rec["seen"]
     assert rec["status"] == "ok" and first["status"] == later["status"] == "running"
     assert (first["host"], first["pid"], first["heartbeat_interval_s"]) == (socket.gethostname(), os.getpid(), 0.2)
     assert started <= first["started_at"] <= first["heartbeat_at"] < later["heartbeat_at"] <= time.time()
-    time.sleep(0.5)
+    # the heartbeat thread is joined before the final write: no late beat can put `running` back over it
+    assert not [t for t in threading.enumerate() if t.name == "record-heartbeat"]
     final = json.loads((tmp_path / "record.json").read_text())
-    assert final["status"] == "ok" and final["started_at"] == first["started_at"]  # no late beat wrote over it
+    assert final["status"] == "ok" and final["started_at"] == first["started_at"]
 
 
 @pytest.mark.parametrize("interval", ["0", "-1", "soon"])
 def test_a_bad_heartbeat_interval_is_one_line(compose_cfg, tmp_path: Path, interval: str) -> None:
-    rec = run_job(compose_cfg("task=benchmark", f"heartbeat_interval_s={interval}"), tmp_path, lambda cfg, ctx: {})
+    rec = run_job(compose_cfg("task=benchmark", f"heartbeat_interval_s={interval}"), JobSpec.for_dir(tmp_path),
+                  lambda cfg, ctx: {})
     assert rec["status"] == "error" and rec["error"].startswith("heartbeat_interval_s must be a positive number")

@@ -10,6 +10,9 @@ Every import of a project module counts, function-local ones included. The rules
 - a task package (``bench.benchmark``, ``bench.training``, ``bench.report``) imports the zoo, the Lightning
   side, ``bench.job`` and ``bench.reference``, never another task package;
 - nothing in the runtime imports ``run`` (the entry point) or ``tools``; no model family imports another;
+- Hydra's global job state (``HydraConfig``) is read in one place, the entry point's spec builder
+  (``run.job_spec``); the rest gets the job's ``contracts.job.JobSpec``. The DDP relaunch writes the job's
+  dir into it for Lightning's launcher, which reads it (``bench.training.relaunch.prepare_ddp_relaunch``);
 - no test module imports another test module.
 """
 from __future__ import annotations
@@ -26,6 +29,9 @@ PACKAGES = ("contracts", "bench", "lightning_modules", "tools", "tests")
 TASK_PACKAGES = ("bench.benchmark", "bench.training", "bench.report")
 VOCABULARY = ("contracts",)
 ZOO = "lightning_modules.zoo"
+RUNTIME = ("run", "contracts", "bench", "lightning_modules")
+# the functions allowed to touch Hydra's global job state, by module
+HYDRA_CONFIG_USERS = {"run": "job_spec", "bench.training.relaunch": "prepare_ddp_relaunch"}
 
 
 def module_name(root: Path, path: Path) -> str:
@@ -133,6 +139,38 @@ def family_modules(root: Path) -> set[str]:
     }
 
 
+def hydra_config_uses(tree: ast.AST) -> Iterator[tuple[int, str | None]]:
+    """(line, enclosing top-level function or None) of each import or mention of Hydra's ``HydraConfig``."""
+    def walk(node: ast.AST, function: str | None) -> Iterator[tuple[int, str | None]]:
+        for child in ast.iter_child_nodes(node):
+            inner = child.name if function is None and isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)) else function
+            if isinstance(child, ast.ImportFrom) and (child.module == "hydra.core.hydra_config" or any(
+                    a.name == "HydraConfig" for a in child.names)):
+                yield child.lineno, "<import>"
+            elif isinstance(child, ast.Import) and any(a.name.startswith("hydra.core.hydra_config") for a in child.names):
+                yield child.lineno, "<import>"
+            elif (isinstance(child, ast.Name) and child.id == "HydraConfig") or (
+                    isinstance(child, ast.Attribute) and child.attr in ("HydraConfig", "hydra_config")):
+                yield child.lineno, function
+            yield from walk(child, inner)
+
+    yield from walk(tree, None)
+
+
+def hydra_config_violations(root: Path) -> list[str]:
+    """Runtime modules that touch ``HydraConfig`` outside the one function each of ``HYDRA_CONFIG_USERS`` allows."""
+    found = []
+    for path in source_files(root):
+        module = module_name(root, path)
+        if not within(module, *RUNTIME):
+            continue
+        allowed = HYDRA_CONFIG_USERS.get(module)
+        for line, where in hydra_config_uses(ast.parse(path.read_text(), str(path))):
+            if allowed is None or where not in (allowed, "<import>"):
+                found.append(f"HydraConfig is read only by run.job_spec (the job spec's builder): {module}:{line}")
+    return found
+
+
 def violations(root: Path) -> list[str]:
     graph = import_graph(root)
     families = family_modules(root)
@@ -163,7 +201,7 @@ def violations(root: Path) -> list[str]:
                 found.append(f"a task imports another task: {edge}")
             elif not within(module, "run", "tools") and within(target, "run", "tools"):
                 found.append(f"the runtime imports the entry point or a tool: {edge}")
-    return found
+    return found + hydra_config_violations(root)
 
 
 def test_the_project_keeps_its_floor_plan() -> None:
@@ -185,6 +223,10 @@ def test_no_module_is_over_400_lines() -> None:
     ("lightning_modules/data.py", "from bench.job.record import JobContext\n", "lightning_modules never imports bench"),
     ("contracts/errors.py", "from bench.job.record import JobContext\n", "a leaf module imports the project"),
     ("contracts/status.py", "def f():\n    from contracts.errors import ConfigError\n", "import cycle"),
+    ("bench/job/record.py", "from hydra.core.hydra_config import HydraConfig\n", "HydraConfig is read only by"),
+    ("bench/job/lifecycle.py", "def f(hydra):\n    return hydra.core.hydra_config.HydraConfig.get()\n",
+     "HydraConfig is read only by"),
+    ("run.py", "def output_dir():\n    return HydraConfig.get().runtime.output_dir\n", "HydraConfig is read only by"),
 ])
 def test_the_checker_catches_each_kind_of_violation(tmp_path: Path, path: str, line: str, rule: str) -> None:
     """A planted violation in a copy of the tree is found: the layout test can fail."""

@@ -132,7 +132,8 @@ def test_stage_shapes_and_aux_heads() -> None:
     assert model.info.aux_loss_weight == 0.3 and model.head_drop.p == 0.4
     # paper form: LRN, conv biases, no BN, true 5x5
     features = model.features
-    assert isinstance(features.lrn1, nn.LocalResponseNorm) and features.conv1.conv.bias is not None
+    assert isinstance(features.lrn1, nn.LocalResponseNorm)
+    assert features.conv1.conv.bias.shape == (features.conv1.conv.out_channels,)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert features.inception3a.branches[2][1].conv.kernel_size == (5, 5)
 

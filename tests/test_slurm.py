@@ -109,7 +109,7 @@ def test_scancel_mid_run_records_interrupted_and_the_sweep_still_reports(slurm: 
     sweep = tmp_path / "sweep"
     # jobs 0 and 1 take a few steps; job 2 would run for hours unless cancelled
     log = tmp_path / "launcher.log"
-    proc = start_sweep(log, *LAUNCH, *TEST_NET, *TINY_BENCH, "bench.steps=3,4,100000000",
+    proc = start_sweep(log, *LAUNCH, *TEST_NET, *TINY_BENCH, "bench.steps=3,4,100000000", "bench.log_every=10",
                        f"paths.results_dir={tmp_path}", f"hydra.sweep.dir={sweep}")
     try:
         record_2 = sweep / "2_benchmark_tiny_test" / "record.json"
@@ -120,7 +120,9 @@ def test_scancel_mid_run_records_interrupted_and_the_sweep_still_reports(slurm: 
 
         wait_for(job_2_running, 240, "job 2 to start")
         cancelled = wait_for(lambda: slurm_job_ids(sweep).get(2), 30, "job 2's submitit folder")
-        time.sleep(2)  # well inside the timed steps
+        job_2_log = sweep / ".submitit" / cancelled
+        wait_for(lambda: any(": step 10, duration = " in p.read_text() for p in job_2_log.glob("*_log.out")) or None,
+                 120, "job 2's timed step 10")  # well inside the timed steps: they print a line every 10
         subprocess.run(["scancel", cancelled], check=True, timeout=30)
         proc.wait(timeout=SWEEP_TIMEOUT_S)
     finally:
@@ -134,7 +136,7 @@ def test_scancel_mid_run_records_interrupted_and_the_sweep_still_reports(slurm: 
     jobs = {r["job_num"]: r for r in records(sweep)}
     expected = {0: Status.OK, 1: Status.OK, 2: Status.INTERRUPTED}
     assert {n: r["status"] for n, r in jobs.items()} == expected
-    assert jobs[2]["signal"] == "SIGTERM"
+    assert jobs[2]["signal"] == "SIGTERM" and 1 + 10 < jobs[2]["step_reached"] < 1 + 100_000_000  # in the timed steps
     table = pd.read_csv(sweep / "report" / "summary.csv")  # the end-of-sweep report, made despite the cancel
     assert table.set_index("job_num")["status"].to_dict() == expected
 

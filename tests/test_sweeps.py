@@ -1,6 +1,7 @@
 """Real multiruns through run.py: one record per job, failures recorded, parallel jobs intact, optuna, SLURM presets."""
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 import yaml
 from hydra import compose, initialize_config_dir
 
+from bench.job.record import IDENTITY_FIELDS
 from helpers import CONF_DIR, TEST_NET, TINY_BENCH, records, run_cli
 
 TINY = [*TEST_NET, *TINY_BENCH]
@@ -27,11 +29,18 @@ def sweep_dir(results: Path) -> Path:
 
 def test_multirun_with_a_failing_job_records_every_job_and_reports(tmp_path: Path) -> None:
     harness(tmp_path, "-m", *TINY, "bench.batch_size=1,2,4,0")  # batch 0 fails on purpose; the sweep goes on
-    jobs = records(tmp_path)
-    assert sorted(r["status"] for r in jobs) == ["error", "ok", "ok", "ok"]
-    assert len({r["out_dir"] for r in jobs}) == 4 and len({r["sweep_id"] for r in jobs}) == 1
-
+    jobs = sorted(records(tmp_path), key=lambda r: r["job_num"])
+    assert [r["status"] for r in jobs] == ["ok", "ok", "ok", "error"]
     sweep = sweep_dir(tmp_path)
+    for num, (rec, batch) in enumerate(zip(jobs, (1, 2, 4, 0))):  # each job's identity, as the job spec carried it
+        assert (rec["job_num"], rec["sweep_id"], rec["sweep_dir"]) == (num, sweep.name, str(sweep.resolve()))
+        task_overrides = [o for o in TINY if not o.startswith("hydra.")]  # hydra.* overrides are not the job's
+        assert rec["overrides"] == [*task_overrides, f"bench.batch_size={batch}", f"paths.results_dir={tmp_path}"]
+        assert Path(rec["out_dir"]).parent == sweep.resolve() and Path(rec["out_dir"]).name.startswith(f"{num}_")
+        spec = json.loads(Path(rec["out_dir"], "job_spec.json").read_text())  # what the isolated child was given
+        assert {k: spec[k] for k in IDENTITY_FIELDS} == {k: rec[k] for k in IDENTITY_FIELDS}
+        assert (spec["multirun"], spec["isolated"]) == (True, True)
+
     table = pd.read_csv(sweep / "report" / "summary.csv")  # written by the sweep's on_multirun_end callback
     assert sorted(table["job_num"]) == [0, 1, 2, 3]
     assert table.set_index("job_num")["status"].tolist() == ["ok", "ok", "ok", "error"]

@@ -3,7 +3,8 @@
 The OOM killer, ``kill -9`` and a segfault end a process before it can write anything, and in a sweep
 they would take the launcher's process (the basic launcher, a joblib worker) and every later job with
 it. Here the job runs in a fresh ``python`` (``python -m bench.job.isolation <spec dir>``: no fork of a
-process holding torch threads) that writes the normal record; the parent waits for it and, when it
+process holding torch threads) that gets the job's config and its ``JobSpec`` (``job_spec.json``, beside the
+record: the job's identity, and its logging configured as Hydra configures a job's) and writes the normal record; the parent waits for it and, when it
 died before writing a final status, writes ``killed`` with the signal or exit code and the child's peak
 memory (``wait4``'s rusage). Stop signals that reach the parent are passed on to the child, which
 stops cleanly (``signals``); the child's output goes to the same terminal and log file.
@@ -22,16 +23,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hydra.conf import HydraConf
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import configure_log
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from bench.job.lifecycle import TaskFn, interrupted_fields, run_job
 from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
-from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record, write_record
+from bench.job.record import RECORD_FILE, new_record, read_record, write_record
 from bench.job.signals import ForwardSignals, StopSignal, stopped_by
+from contracts.job import SPEC_FILE, JobSpec
 from contracts.status import Status
 from contracts.record import F
 
@@ -39,26 +39,14 @@ log = logging.getLogger(__name__)
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
-def _hydra_node() -> dict[str, Any] | None:
-    """This job's Hydra config, resolved here (``${now:...}`` in a child would be another time), for the child."""
-    if not HydraConfig.initialized():
-        return None
-    hc = HydraConfig.get()
-    try:
-        node = OmegaConf.to_container(hc, resolve=True, enum_to_str=True)
-    except OmegaConfBaseException:  # a key the job does not use that does not resolve: keep the job's own dirs exact
-        node = OmegaConf.to_container(hc, resolve=False, enum_to_str=True)
-        node["run"]["dir"], node["sweep"]["dir"] = str(hc.run.dir), str(hc.sweep.dir)
-    node["callbacks"] = {}  # sweep callbacks run in the launcher, not in a job
-    return node
-
-
-def _write_spec(spec_dir: Path, cfg: DictConfig, out_dir: Path, task: TaskFn) -> None:
-    OmegaConf.save(cfg, spec_dir / "config.yaml")  # as composed: interpolations resolve in the child
-    hydra = _hydra_node()
-    if hydra is not None:
-        OmegaConf.save(OmegaConf.create(hydra), spec_dir / "hydra.yaml")
-    job = {"task": f"{task.__module__}:{task.__qualname__}", "out_dir": str(out_dir), "parent": os.getpid()}
+def _write_spec(spec_dir: Path, cfg: DictConfig, spec: JobSpec, task: TaskFn) -> None:
+    """The child's inputs: the config, the task, the job spec (beside the record)."""
+    try:  # resolved here, where ``${hydra:...}`` resolves (the child has no Hydra state) and ``${now:...}`` is this job's
+        OmegaConf.save(cfg, spec_dir / "config.yaml", resolve=True)
+    except OmegaConfBaseException:  # as composed: the child's run_job fails naming the key, as an in-process job would
+        OmegaConf.save(cfg, spec_dir / "config.yaml")
+    spec.child().write(Path(spec.out_dir) / SPEC_FILE)
+    job = {"task": f"{task.__module__}:{task.__qualname__}", "out_dir": spec.out_dir, "parent": os.getpid()}
     (spec_dir / "job.json").write_text(json.dumps(job))
 
 
@@ -68,24 +56,25 @@ def _child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if Path(p).is_dir())}
 
 
-def run_isolated(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any]:
+def run_isolated(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
     """Run ``task`` like ``run_job`` does, in a child process; returns the final record, whatever became of the child."""
-    if stopped_by() and is_multirun():  # the sweep was stopped: run_job records this job without starting it
-        return run_job(cfg, out_dir, task)
-    out_dir = Path(out_dir).resolve()
+    if stopped_by() and spec.multirun:  # the sweep was stopped: run_job records this job without starting it
+        return run_job(cfg, spec, task)
+    out_dir = Path(spec.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".job-spec-", dir=out_dir) as spec_dir:
-        _write_spec(Path(spec_dir), cfg, out_dir, task)
+        _write_spec(Path(spec_dir), cfg, spec, task)
         with ForwardSignals() as forward:  # installed first: a signal during the start is passed on too
             child = subprocess.Popen([sys.executable, "-m", __name__, spec_dir], env=_child_env())
             forward.attach(child.pid)
             _, wait_status, usage = os.wait4(child.pid, 0)  # retried after each forwarded signal (PEP 475)
         child.returncode = os.waitstatus_to_exitcode(wait_status)
-    return _outcome(cfg, out_dir, child, usage.ru_maxrss / 1024, forward.received)
+    return _outcome(cfg, spec, child, usage.ru_maxrss / 1024, forward.received)
 
 
-def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: float, stop: StopSignal | None) -> dict[str, Any]:
+def _outcome(cfg: DictConfig, spec: JobSpec, child: subprocess.Popen, peak_mb: float, stop: StopSignal | None) -> dict[str, Any]:
     """The child's final record, or the one its parent writes for it when it died before writing one."""
+    out_dir = Path(spec.out_dir)
     try:
         record = read_record(out_dir / RECORD_FILE, check=False)
     except (OSError, ValueError):
@@ -93,7 +82,7 @@ def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: f
     if record is not None and record.get(F.status) != Status.RUNNING:
         return record
     # died before its first write: the record it would have written, with its pid
-    record = record or {**new_record(cfg, cfg.task), **liveness_fields(HEARTBEAT_INTERVAL_S), F.pid: child.pid}
+    record = record or {**new_record(cfg, cfg.task, spec), **liveness_fields(HEARTBEAT_INTERVAL_S), F.pid: child.pid}
     code = child.returncode
     by = signal.Signals(-code).name if code < 0 else None
     if stop is not None and by == stop.name:  # the stop signal came before the child could handle it
@@ -115,21 +104,25 @@ def _stop_with_parent(parent: int) -> None:
         sys.exit(f"job not started: its parent process {parent} is gone")
 
 
+def configure_job_logging(spec: JobSpec) -> None:
+    """The job's logging as Hydra sets it up for a job (its handlers, its ``<job name>.log``, ``hydra.verbose``)."""
+    if spec.job_logging is None:  # not a Hydra job: the caller's logging stays as it is
+        return
+    verbose = OmegaConf.create(spec.verbose) if isinstance(spec.verbose, list) else spec.verbose
+    configure_log(OmegaConf.create(spec.job_logging), verbose)
+
+
 def child_main(spec_dir: str) -> None:
-    """The child's side: this job's Hydra state and logging as the parent had them, then ``run_job``."""
-    spec = Path(spec_dir)
-    job = json.loads((spec / "job.json").read_text())
+    """The child's side: the job's spec and its logging as the parent had them, then ``run_job``."""
+    inputs = Path(spec_dir)
+    job = json.loads((inputs / "job.json").read_text())
     _stop_with_parent(job["parent"])
-    if (spec / "hydra.yaml").is_file():
-        hydra = OmegaConf.structured(HydraConf)
-        OmegaConf.set_struct(hydra, False)  # keys Hydra's own config groups add to the schema (e.g. ``env``)
-        hydra = OmegaConf.merge(hydra, OmegaConf.load(spec / "hydra.yaml"))
-        HydraConfig.instance().set_config(OmegaConf.create({"hydra": hydra}))
-        configure_log(HydraConfig.get().job_logging, HydraConfig.get().verbose)
-    cfg = OmegaConf.load(spec / "config.yaml")
+    spec = JobSpec.read(Path(job["out_dir"]) / SPEC_FILE)
+    configure_job_logging(spec)
+    cfg = OmegaConf.load(inputs / "config.yaml")
     OmegaConf.set_struct(cfg, True)  # as Hydra hands it to a job
     module, name = job["task"].split(":")
-    run_job(cfg, job["out_dir"], getattr(importlib.import_module(module), name))
+    run_job(cfg, spec, getattr(importlib.import_module(module), name))
 
 
 if __name__ == "__main__":

@@ -21,8 +21,9 @@ from omegaconf import DictConfig
 from bench.job.config import check_config
 from contracts.errors import TaskFailure, config_error_from
 from bench.job.liveness import Heartbeat, heartbeat_interval, liveness_fields
-from bench.job.record import JobContext, is_multirun, new_record, write_record
+from bench.job.record import JobContext, new_record, write_record
 from bench.job.signals import StopGuard, StopSignal, stopped_by
+from contracts.job import JobSpec
 from contracts.status import Status
 from bench.job.tracking import finish_wandb, init_wandb
 from contracts.record import F
@@ -37,11 +38,12 @@ def interrupted_fields(stop: StopSignal, step: int | None) -> dict[str, Any]:
     return {F.status: Status.INTERRUPTED, F.signal: stop.name, F.step_reached: step, F.error: f"stopped by {stop.name}{at}"}
 
 
-def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any]:
-    """Run ``task`` for ``cfg`` with its record written before and after; returns the final record."""
+def run_job(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
+    """Run ``task`` for ``cfg`` as the job ``spec`` says, its record written before and after; returns the final record."""
     writer = rank_zero_only.rank == 0
-    record = new_record(cfg, cfg.task)
-    ctx = JobContext(out_dir=Path(out_dir), record=record)
+    out_dir = Path(spec.out_dir)
+    record = new_record(cfg, cfg.task, spec)
+    ctx = JobContext(out_dir=out_dir, record=record, spec=spec)
     heartbeat: Heartbeat | None = None
     with StopGuard() as guard:
         ctx.guard = guard
@@ -52,7 +54,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
                 heartbeat = Heartbeat(record, lambda snapshot: write_record(snapshot, out_dir))
                 heartbeat.start()
             earlier = stopped_by()
-            if earlier and is_multirun():  # a stop signal ended an earlier job of this process: the sweep stops
+            if earlier and spec.multirun:  # a stop signal ended an earlier job of this process: the sweep stops
                 ctx.step = 0
                 raise StopSignal(signal.Signals[earlier])
             if writer:

@@ -18,13 +18,12 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from contracts.job import JobSpec
 from contracts.reader import Problem, validate_record
-from contracts.record import FIELDS, SCHEMA_VERSION, Identity
+from contracts.record import FIELDS, SCHEMA_VERSION, F, Identity
 from contracts.status import Status
 
 log = logging.getLogger(__name__)
@@ -33,13 +32,14 @@ RECORD_FILE = "record.json"
 
 @dataclass
 class JobContext:
-    """What a task function gets besides the config: where to write, the job's W&B run (or None), its stop guard.
+    """What a task function gets besides the config: where to write, the job's spec, its W&B run (or None), its stop guard.
 
     ``step`` is the job's progress (steps done): an interrupted record reports it as ``step_reached``.
     """
 
     out_dir: Path
     record: dict[str, Any]
+    spec: JobSpec
     wandb_run: Any = None
     guard: Any = None  # the job's signals.StopGuard (None outside the life cycle)
     step: int | None = None
@@ -50,25 +50,15 @@ class JobContext:
 
 
 
-def is_multirun() -> bool:
-    """True inside a Hydra multirun job (a sweep goes on after a failed job; a single run exits 1)."""
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+# the record's identity fields: the job spec's fields of the same names, copied as they are
+IDENTITY_FIELDS = (F.out_dir, F.sweep_id, F.sweep_dir, F.job_num, F.overrides)
 
 
-def hydra_job_identity(cfg: DictConfig) -> dict[str, Any]:
-    """Output dir, sweep dir and job number from Hydra's runtime config (empty outside a Hydra app)."""
-    if not HydraConfig.initialized():
-        return {}
-    hc = HydraConfig.get()
-    multirun = is_multirun()
-    sweep_dir = Path(hc.sweep.dir) if multirun else None
-    return {
-        "out_dir": str(Path(hc.runtime.output_dir).resolve()),
-        "sweep_id": sweep_dir.name if sweep_dir else None,
-        "sweep_dir": str(sweep_dir.resolve()) if sweep_dir else None,
-        "job_num": hc.job.num if multirun else None,
-        "overrides": list(hc.overrides.task),
-    }
+def job_identity(spec: JobSpec) -> dict[str, Any]:
+    """Output dir, sweep, job number and overrides of the job, from its spec."""
+    identity = {name: getattr(spec, name) for name in IDENTITY_FIELDS}
+    identity[F.overrides] = list(spec.overrides)  # a list, as the record holds it once written as JSON
+    return identity
 
 
 def _config(cfg: DictConfig) -> dict[str, Any]:
@@ -79,8 +69,9 @@ def _config(cfg: DictConfig) -> dict[str, Any]:
         return OmegaConf.to_container(cfg, resolve=False)
 
 
-def new_record(cfg: DictConfig, task: str) -> dict[str, Any]:
-    """Identity and configuration of a job (``Identity``); environment and figures are added by the task."""
+def new_record(cfg: DictConfig, task: str, spec: JobSpec | None = None) -> dict[str, Any]:
+    """Identity (``Identity``; job identity from ``spec``, none without one) and configuration of a job;
+    environment and figures are added by the task."""
     identity = Identity(
         schema_version=SCHEMA_VERSION,
         run_id=uuid.uuid4().hex[:12],
@@ -91,7 +82,7 @@ def new_record(cfg: DictConfig, task: str) -> dict[str, Any]:
         model=(cfg.get("model") or {}).get("name"),
         data=(cfg.get("data") or {}).get("name"),
         config=_config(cfg),
-        **hydra_job_identity(cfg),
+        **(job_identity(spec) if spec is not None else {}),
     )
     return asdict(identity)
 

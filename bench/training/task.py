@@ -9,7 +9,6 @@ import logging
 import pickle
 import re
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,18 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from lightning.pytorch.utilities.rank_zero import rank_zero_only
-from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf import DictConfig, OmegaConf
 
 from bench.job.environment import environment
 from contracts.errors import ConfigError, check_choice
 from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields
+from bench.training.relaunch import prepare_ddp_relaunch
 from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd
 from contracts.record import F
 
 log = logging.getLogger(__name__)
-
-# hydra overrides a relaunched rank must not repeat: the sweep's, and those Lightning appends itself
-RELAUNCH_DROPPED = r"hydra(\.mode|\.sweep|\.sweeper|\.launcher|/sweeper|/launcher|\.run\.dir|\.job\.name|\.output_subdir)"
 
 
 def _container(node: Any) -> Any:
@@ -79,25 +75,6 @@ def build_trainer(cfg: DictConfig, ctx: JobContext, callbacks: list[Callback]) -
     # the job trains on (all nodes), not the GPUs the host has, so reports group records by what was used
     ctx.record.update(environment(trainer.strategy.root_device), device_count=trainer.world_size)
     return trainer
-
-
-def prepare_ddp_relaunch(out_dir: Path) -> None:
-    """Make Lightning's DDP relaunch run *this* job in *this* dir.
-
-    Lightning's subprocess launcher starts ranks 1..N-1 with ``sys.argv`` + ``hydra.run.dir=<HydraConfig run.dir>``.
-    Inside a multirun that argv is the whole sweep (``-m a=1,2``) and ``run.dir`` is not the job's dir, so each
-    rank would start the sweep again elsewhere. Point both at this job: its own overrides and its output dir.
-    """
-    from hydra.core.hydra_config import HydraConfig
-
-    if not HydraConfig.initialized() or rank_zero_only.rank != 0:
-        return
-    hc = HydraConfig.get()
-    with read_write(hc), open_dict(hc):
-        hc.run.dir = str(Path(out_dir).resolve())
-    flags = [a for a in sys.argv[1:] if re.match(r"--config-(name|path|dir)=|-c[npd]=", a)]
-    hydra_kept = [o for o in hc.overrides.hydra if not re.match(RELAUNCH_DROPPED, o.lstrip("+~"))]
-    sys.argv = [sys.argv[0], *flags, *hydra_kept, *hc.overrides.task]
 
 
 def _figures(metrics: dict[str, Any], num_classes: int) -> dict[str, Any]:
@@ -168,7 +145,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     if opts.get("ema_decay"):
         callbacks.append(EMAWeightAveraging(decay=float(opts.ema_decay)))
     trainer = build_trainer(cfg, ctx, callbacks)
-    prepare_ddp_relaunch(ctx.out_dir)
+    prepare_ddp_relaunch(ctx.spec, trainer)
     resume = resolve_ckpt_path(cfg.get("ckpt_path"), ckpt_dir)
     ctx.record[F.resumed_from] = str(resume) if resume else None
     start = time.perf_counter()
