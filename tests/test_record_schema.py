@@ -112,10 +112,10 @@ TINY = (*TEST_NET, "bench.input_size=16", "bench.burn_in=1", "bench.threads=1", 
 
 
 @pytest.mark.parametrize("overrides", [
-    ("bench.profile=true",),
-    ("bench=single_stream", "bench.min_queries=8", "bench.min_duration_s=0"),
-    ("bench=offline", "bench.batch_size=2", "bench.blocks=2", "bench.block_steps=2"),
-    ("bench=server", "bench.search_qps=false", "bench.target_qps=400", "bench.min_duration_s=0"),
+    ("bench.profile.enabled=true",),
+    ("bench=single_stream", "bench.single_stream.min_queries=8", "bench.single_stream.min_duration_s=0"),
+    ("bench=offline", "bench.batch_size=2", "bench.offline.blocks=2", "bench.offline.block_steps=2"),
+    ("bench=server", "bench.server.search_qps=false", "bench.server.target_qps=400", "bench.server.min_duration_s=0"),
 ], ids=["tf_book_profiled", "single_stream", "offline", "server"])
 def test_every_field_a_benchmark_writes_is_declared(compose_cfg, tmp_path: Path, overrides: tuple[str, ...]) -> None:
     record = run_task(compose_cfg(*TINY, *overrides), tmp_path)
@@ -145,8 +145,6 @@ ALLOWED = {
     ("*", "cuda"): "a torch device type, not the record's CUDA version",
     ("bench/benchmark/batch_search.py", "mode"): "a key of the probe process's spec",
     ("bench/benchmark/batch_search.py", "precision"): "a key of the probe process's spec",
-    ("bench/benchmark/task.py", "steps"): "the option bench.steps, checked before any work",
-    ("bench/benchmark/task.py", "repeats"): "the option bench.repeats, checked before any work",
     ("bench/benchmark/workload.py", "num_classes"): "the model's attribute",
     ("bench/job/environment.py", "torchvision"): "the package whose version is read",
     ("bench/job/environment.py", "lightning"): "the package whose version is read",
@@ -156,12 +154,14 @@ ALLOWED = {
     ("bench/job/liveness.py", "heartbeat_interval_s"): "the config option of that name",
     ("bench/job/record.py", "model"): "the config group",
     ("bench/job/record.py", "data"): "the config group",
-    # hydra_job_identity's keys: the job spec (issue 16, part 3) replaces that function; drop these with it
-    ("bench/job/record.py", "out_dir"): "hydra_job_identity",
-    ("bench/job/record.py", "sweep_id"): "hydra_job_identity",
-    ("bench/job/record.py", "sweep_dir"): "hydra_job_identity",
-    ("bench/job/record.py", "job_num"): "hydra_job_identity",
-    ("bench/job/record.py", "overrides"): "hydra_job_identity",
+    ("contracts/config.py", "data"): "the config group data (its schemas' ConfigStore names)",
+    ("contracts/config.py", "steps"): "the option bench.steps, range-checked by the config schema",
+    ("contracts/config.py", "repeats"): "the option bench.repeats, range-checked by the config schema",
+    ("contracts/config.py", "input_size"): "the option bench.input_size, range-checked by the config schema",
+    ("contracts/config_sections.py", "data"): "the config group data, named in its check's messages",
+    ("contracts/config_sections.py", "num_classes"): "the option data.num_classes, range-checked",
+    ("contracts/config_sections.py", "batch_size"): "the option data.batch_size, range-checked",
+    ("contracts/job.py", "overrides"): "the job spec's own attribute of that name",
     ("bench/job/tracking.py", "mode"): "the logger config's mode",
     ("contracts/status.py", "error"): "the status value error",
     ("bench/report/figures.py", "mode"): "plotly's trace mode",
