@@ -93,7 +93,8 @@ def test_cpu_dry_run_runs_every_part_end_to_end(tmp_path: Path) -> None:
 
     single, server, offline = (rows[f"serving/{name}"] for name in ("single_stream", "server", "offline"))
     assert single["status"] == "ok" and single["scenario"] == "single_stream" and single["latency_p50_s"] > 0
-    assert server["status"] == "ok" and server["slo_s"] == 0.2 and len(server["qps_probes"]) == 3  # 2 ends, 1 bisection
+    # 1 to 3 probes: on a busy CPU the p99 can miss the SLO at the range's bottom, and the search stops there
+    assert server["status"] == "ok" and server["slo_s"] == 0.2 and server["qps_probes"] and "max_qps_at_slo" in server
     assert offline["status"] == "ok" and offline["batch_size_best"] in (1, 2) and offline["batch_size_max_fit"] == 2
     zoo = rows["zoo/googlenet"]  # at the offline scenario's best batch
     assert zoo["status"] == "ok" and zoo["batch_size"] == offline["batch_size_best"]

@@ -109,9 +109,11 @@ def test_foreign_processes_are_listed_and_warned_about(caplog) -> None:
     # before this process has a CUDA context it cannot be on NVML's list: a process with our pid is another one
     assert [p["pid"] for p in foreign_processes(lib, "handle", own_context=False)] == [own, 4242]
     with caplog.at_level(logging.WARNING):
-        assert [p["pid"] for p in neighbours(CUDA, ScriptedNVML(sm=[1980], processes=[4242]), "handle")] == [4242]
-        assert neighbours(CUDA, ScriptedNVML(sm=[1980]), "handle") == []  # alone on the card: no warning
-    assert len(caplog.records) == 1 and "other processes are using this GPU (pids " in caplog.text and "4242" in caplog.text
+        found = neighbours(CUDA, ScriptedNVML(sm=[1980], processes=[4242]), "handle")["gpu_foreign_processes"]
+        assert [p["pid"] for p in found] == [4242]
+        alone = neighbours(CUDA, ScriptedNVML(sm=[1980]), "handle")  # alone on the card: no warning
+        assert alone == {"gpu_foreign_processes": []}
+    assert len(caplog.records) == 1 and "other processes are using this GPU (pids 4242)" in caplog.text
 
 
 def test_the_record_gets_the_sampling_and_the_neighbours_through_machine(monkeypatch) -> None:

@@ -84,19 +84,20 @@ TINY = Sizes(
     profile=["model=googlenet", "bench.input_size=31", "bench.profile=true", *TINY_RUN],
     est_scale=0.02,
 )
-# The suite's parts in priority order (what the goals need first, while the budget lasts). Adding a part:
+# The suite's parts in priority order: the goals' parts first (harness: events vs wall; timm; lightning;
+# compile: MFU; loader: GPU decode), then the rest while the budget lasts. Adding a part:
 # one Part here (name, summary title, a function of the Suite that runs its jobs through s.bench / s.add),
 # its sizes in Sizes if it has any, and its dry-run row in tests/test_gpu_suite.py.
 PARTS: list[Part] = [
     Part("harness", "Harness paths: README default, TF-book preset, forward_backward; events vs wall clock",
          parts.part_harness),
-    Part("oom", "A batch that cannot fit, then the next job", parts.part_oom),
-    Part("precision", "Inception-v3 forward: precision x layout, eager", parts.part_precision),
     Part("timm", "Ours vs timm benchmark.py (same process tree, same settings)", parts.part_timm),
     Part("lightning", "Lightning trainer vs a bare PyTorch loop", parts.part_lightning),
     Part("compile", "Inception-v3 forward, bf16 channels_last: compiled modes and CUDA graphs", parts.part_compile),
     Part("loader", "Loader mode: a training step fed by JPEGs decoded on the GPU (bench.input=loader)",
          serving.part_loader),
+    Part("oom", "A batch that cannot fit, then the next job", parts.part_oom),
+    Part("precision", "Inception-v3 forward: precision x layout, eager", parts.part_precision),
     Part("serving", "Serving scenarios: single-stream p99, server max QPS at the SLO, offline best batch",
          serving.part_serving),
     Part("profile", "Profile attribution: time per stage (bench.profile=true)", serving.part_profile),

@@ -76,7 +76,8 @@ def compile_model(model: nn.Module, mode: str) -> tuple[nn.Module, GraphCount]:
 
 
 def compile_figures(first_call_s: float, count: GraphCount | None) -> dict[str, Any]:
-    """The record's compile fields (after the scenario: a recompile in it counts); a line, and a warning when a compiled model ran eagerly or broke."""
+    """The record's compile fields, read after the scenario (a recompile in it counts); a line, and a warning
+    when a compiled model ran eagerly or broke into several graphs."""
     if count is None:
         return asdict(CompileFields(first_call_s=first_call_s))
     graphs, breaks = count.figures()

@@ -111,7 +111,7 @@ def machine_at_start(device: torch.device, threads: int) -> dict[str, Any]:
     """Load, governor, and on a GPU the other processes using it (``gpu_foreign_processes``: a list, None off GPU)."""
     load = load_average()
     return {"load_avg_start": load, "noisy": is_noisy(load, threads), "cpu_governor": cpu_governor(),
-            "gpu_foreign_processes": neighbours(device, nvml(), nvml_handle(device))}
+            **neighbours(device, nvml(), nvml_handle(device))}
 
 
 @contextlib.contextmanager

@@ -57,6 +57,13 @@ class GpuSamplingFields:
     throttle_reasons: Optional[list[str]] = None  # why: the throttling reasons seen, and "sm_clock_dropped ..." if so
 
 
+@dataclass
+class NeighbourFields:
+    """The record's view of the GPU's other users at the job's start."""
+
+    gpu_foreign_processes: Optional[list[dict[str, Any]]] = None  # {"pid", "used_memory_mb"} each; None: not knowable
+
+
 def reason_names(mask: int) -> list[str]:
     """NVML's reason bitmask as names; an unknown bit is kept as its hex value."""
     names = [name for bit, name in REASONS.items() if mask & bit]
@@ -185,12 +192,12 @@ def sampler_for(device: torch.device, lib: Any, handle: Any) -> GpuSampler | Non
     return GpuSampler(lib, handle)
 
 
-def neighbours(device: torch.device, lib: Any, handle: Any) -> list[dict[str, Any]] | None:
+def neighbours(device: torch.device, lib: Any, handle: Any) -> dict[str, Any]:
     """The foreign processes on a CUDA device at the job's start (None when unknowable), with a warning if any."""
     if device.type != "cuda" or lib is None or handle is None:
-        return None
+        return asdict(NeighbourFields())
     found = foreign_processes(lib, handle, own_context=torch.cuda.is_initialized())
     if found:
         log.warning("other processes are using this GPU (pids %s): they share its SMs and memory bandwidth; "
                     "figures may be low", ", ".join(str(p["pid"]) for p in found))
-    return found
+    return asdict(NeighbourFields(found))

@@ -19,7 +19,8 @@ from torch import nn
 from bench.benchmark import compiled, flops, loader, profile, scenarios
 from bench.benchmark.machine import gpu_sampled, machine_at_end, machine_at_start
 from bench.benchmark.timing import MODE_LABELS
-from bench.benchmark.workload import PRECISIONS, Workload, autocast_for, backend_flags, backend_state, check_flag, is_oom, make_step
+from bench.benchmark.workload import (PRECISIONS, Workload, autocast_for, backend_flags, backend_state, check_flag,
+                                      is_oom, make_step)
 from bench.job.environment import environment, resolve_device
 from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
 from bench.job.record import JobContext
@@ -118,7 +119,7 @@ def _measure(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         "compile": bench.compile or "off", "steps": bench.steps, "burn_in": bench.burn_in, "repeats": bench.repeats,
         "params": flops.count_params(model, aux=False), "params_with_aux": flops.count_params(model),
         "input": bench.input, "profiled": bench.profile,
-        **backend_state(), "tf32_ran": flops.peak_precision(device, bench.precision) == "tf32",
+        **backend_state(tf32_ran=flops.peak_precision(device, bench.precision) == "tf32"),
         **machine_at_start(device, torch.get_num_threads()),
     }
     ctx.record.update(figures)  # so a failure below still records what was tried

@@ -9,8 +9,8 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
 
 import torch
 from torch import nn
@@ -52,10 +52,20 @@ def backend_flags(tf32: bool, cudnn_benchmark: bool) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = saved
 
 
-def backend_state() -> dict[str, bool]:
+@dataclass
+class BackendFields:
+    """The record's torch backend switches as they were in force for the job (bench.tf32, bench.cudnn_benchmark)."""
+
+    tf32_conv: Optional[bool] = None  # torch.backends.cudnn.allow_tf32: fp32 convolutions may run on TF32 tensor cores
+    tf32_matmul: Optional[bool] = None  # torch.backends.cuda.matmul.allow_tf32: fp32 matmuls may run on TF32
+    cudnn_benchmark: Optional[bool] = None  # torch.backends.cudnn.benchmark: cuDNN autotunes each shape
+    tf32_ran: Optional[bool] = None  # fp32 math ran as TF32 (fp32 on an Ampere+ GPU with TF32 allowed)
+
+
+def backend_state(tf32_ran: bool) -> dict[str, Any]:
     """The switches in force (what the record says ran): TF32 for convolutions / matmuls, cuDNN's autotuner."""
-    return {"tf32_conv": torch.backends.cudnn.allow_tf32, "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-            "cudnn_benchmark": torch.backends.cudnn.benchmark}
+    return asdict(BackendFields(torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+                                torch.backends.cudnn.benchmark, tf32_ran))
 
 
 def make_step(model: nn.Module, x: torch.Tensor, mode: str, autocast: contextlib.AbstractContextManager) -> Callable[[], Any]:
