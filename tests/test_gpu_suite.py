@@ -18,6 +18,7 @@ import torch
 from contracts.status import Status
 from tools import gpu_timm
 from tools.gpu_core import Suite, card_state, gpu_slug
+from tools.gpu_parts import event_vs_wall
 from tools.gpu_report import SKIPPED, Row, goals
 from tools.gpu_suite import PARTS, TINY, TITLES, main
 
@@ -202,6 +203,15 @@ def test_goals_are_computed_from_the_rows() -> None:
     cpu = Row("timm", "inception_v3_inference", "timm", Status.OK, {"device_type": "cpu", "ours_over_timm": 1.9})
     assert goals([cpu], dry_run=True)[2].endswith("not measured (no GPU row of it ran; the CPU dry run's figure, "
                                                    "not a goal's: 1.9)")
+
+
+def test_events_vs_wall_comes_from_the_record_itself() -> None:
+    record = {"step_clock": "cuda_event", "device_type": "cuda", "step_times_s": [0.010, 0.010],
+              "step_wall_times_s": [0.0103, 0.0104], "wall_vs_event_median": 0.035}
+    pair = event_vs_wall(Row("harness", "tf_book_inception_v3", "bench", Status.OK, record))
+    assert pair.label == "tf_book_inception_v3_events_vs_wall" and pair.kind == "pair"
+    assert pair.fields["event_mean_s"] == pytest.approx(0.010) and pair.fields["wall_mean_s"] == pytest.approx(0.01035)
+    assert pair.note == "DIFFER: wall +3.50% vs events (median of steps)"  # beyond the 2% goal
 
 
 def test_parts_are_one_list_in_priority_order() -> None:

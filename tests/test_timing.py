@@ -128,3 +128,17 @@ def test_two_clocks_time_every_step_and_their_agreement_is_a_figure(capsys) -> N
 def test_clock_agreement_is_the_median_relative_difference() -> None:
     assert clock_agreement([1.0, 2.0, 4.0], [1.01, 2.04, 4.0]) == pytest.approx(0.01)
     assert clock_agreement([1.0], None) is None
+
+
+def test_a_tf_book_record_carries_both_clocks_across_repeats(compose_cfg, tmp_path, monkeypatch) -> None:
+    """The real job, with the stand-in device clock where CUDA events would be: what a GPU record holds."""
+    from bench.benchmark import timing
+    from helpers import TEST_NET, TINY_BENCH
+    from run import run_task
+
+    monkeypatch.setattr(timing, "device_clock", lambda device: HalfStepClock([]))
+    record = run_task(compose_cfg(*TEST_NET, *TINY_BENCH, "bench.repeats=2"), tmp_path)
+    assert record["status"] == "ok", record["error"]
+    assert record["step_clock"] == "cuda_event" and len(record["step_wall_times_s"]) == len(record["step_times_s"]) == 6
+    assert all(w > t for t, w in zip(record["step_times_s"], record["step_wall_times_s"]))
+    assert record["wall_vs_event_median"] == pytest.approx(1.0, abs=0.3)
