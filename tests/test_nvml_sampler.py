@@ -97,8 +97,15 @@ def test_a_throttling_reason_bit_is_named() -> None:
 
 
 def test_the_older_throttle_reasons_call_is_used_where_the_driver_lacks_the_new_one() -> None:
-    lib = ScriptedNVML(sm=[1980], reasons=[0x80], legacy_reasons_call=True)
+    lib = ScriptedNVML(sm=[1980], reasons=[0x80], legacy_reasons_call=True)  # a binding without the new name
     assert not hasattr(lib, "nvmlDeviceGetCurrentClocksEventReasons")
+    assert run_sampler(lib)["throttle_reasons"] == ["hw_power_brake_slowdown"]
+
+    def not_in_this_driver(handle):
+        raise RuntimeError("NVMLError_FunctionNotFound")
+
+    lib = ScriptedNVML(sm=[1980], reasons=[0x80], legacy_reasons_call=True)  # the name, but not in the driver
+    lib.nvmlDeviceGetCurrentClocksEventReasons = not_in_this_driver
     assert run_sampler(lib)["throttle_reasons"] == ["hw_power_brake_slowdown"]
 
 

@@ -79,9 +79,13 @@ def _read(call: Any, *args: Any) -> Any:
 
 
 def clock_reasons(lib: Any, handle: Any) -> int | None:
-    """The current clock-event reasons bitmask (the older throttle-reasons call where the driver lacks it)."""
-    call = getattr(lib, "nvmlDeviceGetCurrentClocksEventReasons", None) or lib.nvmlDeviceGetCurrentClocksThrottleReasons
-    return _read(call, handle)
+    """The current clock-event reasons bitmask: the newer call, else the older throttle-reasons one (a binding or
+    a driver from before 535 lacks the first)."""
+    for name in ("nvmlDeviceGetCurrentClocksEventReasons", "nvmlDeviceGetCurrentClocksThrottleReasons"):
+        call = getattr(lib, name, None)
+        if call is not None and (mask := _read(call, handle)) is not None:
+            return mask
+    return None
 
 
 @dataclass
