@@ -167,6 +167,10 @@ class BenchConfig:
     threads: Optional[int] = None     # CPU threads (torch.set_num_threads); null: torch's default
     log_every: int = 10               # print a step line every N timed steps; 0: none
     input: Input = Input.synthetic
+    # GPU: TF32 tensor cores for fp32 convolutions and matmuls (torch's default: convs on, matmuls off; timm's
+    # benchmark.py: both on); false: strict fp32. Recorded (tf32_conv, tf32_matmul, tf32_ran).
+    tf32: bool = True
+    cudnn_benchmark: bool = True      # GPU: cuDNN times its algorithms per input shape once, keeps the fastest (as timm)
     single_stream: SingleStreamConfig = field(default_factory=SingleStreamConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     offline: OfflineConfig = field(default_factory=OfflineConfig)

@@ -99,7 +99,7 @@ def test_ctrl_c_leaves_a_record_marked_interrupted(compose_cfg, tmp_path: Path, 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bench.benchmark.scenarios.time_steps", interrupted)
+    monkeypatch.setattr("bench.benchmark.scenarios.time_steps_both", interrupted)
     record = run_task(compose_cfg(*TINY_RUN), tmp_path)  # recorded, not raised: a sweep goes on (issue 9)
     assert read_record(tmp_path / "record.json")["status"] == record["status"] == "interrupted"
     assert record["signal"] == "SIGINT"

@@ -29,6 +29,7 @@ def test_every_record_gets_the_load_at_start_and_end() -> None:
     start = machine_at_start(torch.device("cpu"), threads=10_000)
     assert start["load_avg_start"] == pytest.approx(os.getloadavg()[0], abs=2.0)
     assert start["noisy"] is False and "cpu_governor" in start
+    assert start["gpu_foreign_processes"] is None  # not a GPU: no neighbours to know of
     end = machine_at_end(torch.device("cpu"))
     assert end["load_avg_end"] == pytest.approx(os.getloadavg()[0], abs=2.0)
     assert all(end[field] is None for field in machine.GPU_FIELDS)  # no NVML on a CPU run

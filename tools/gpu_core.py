@@ -5,8 +5,8 @@ so the suite measures exactly what ``python run.py`` runs. Used by tools/gpu_par
 """
 from __future__ import annotations
 
-import contextlib
 import json
+import re
 import subprocess
 import time
 import traceback
@@ -21,12 +21,21 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 import contracts.config  # noqa: F401  (registers the config schemas before any composition)
-from tools import gpu_checks
+from bench.benchmark.machine import gpu_state
 from contracts.status import Status
-from tools.gpu_report import PART_TITLES, SKIPPED, Row, is_failure, render
+from tools.gpu_report import SKIPPED, Row, is_failure, render
 
 REPO = Path(__file__).resolve().parent.parent
 CONF_DIR = REPO / "conf"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of the suite: its name (``--parts``), its summary section's title, and what it runs."""
+
+    name: str
+    title: str
+    run: Callable[[Suite], None]
 
 
 @dataclass(frozen=True)
@@ -48,20 +57,26 @@ class Sizes:
     timm_models: tuple[str, ...]
     timm_size: list[str]       # input-size override of the timm pairs' models (none: their own)
     train: list[str]           # overrides of the Lightning-vs-bare training job
+    serving: dict[str, list[str]]  # scenario -> its overrides (single_stream, server, offline)
+    loader: list[str]          # the loader-mode training job's overrides (data.root is the suite's JPEG folder)
+    jpegs: tuple[int, int]     # (images per class and split, side in pixels) of that folder
+    profile: list[str]         # the profiled job's overrides
     est_scale: float           # the budget estimates are GPU seconds; scaled for the dry run
 
 
 class Suite:
     """Runs guarded jobs within a time budget, keeps every row, and rewrites summary.md after each."""
 
-    def __init__(self, out: Path, device: str, sizes: Sizes, budget_s: float, timm_script: Path | None) -> None:
+    def __init__(self, out: Path, device: str, sizes: Sizes, budget_s: float, timm_script: Path | None,
+                 titles: dict[str, str]) -> None:
         self.out, self.device, self.sizes, self.budget_s = out, device, sizes, budget_s
-        self.timm_script = timm_script
+        self.timm_script, self.titles = timm_script, titles
         self.started = time.monotonic()
         self.rows: list[Row] = []
-        self.done: dict[tuple[str, ...], Row] = {}  # ok jobs by overrides + variant: the same job is reused
+        self.done: dict[tuple[str, ...], Row] = {}  # ok jobs by overrides: the same job is reused
+        self.best_batch: int | None = None  # the offline scenario's best batch, once it ran (the zoo's batch)
         self.torch_device = torch.device("cuda:0" if device == "cuda" else "cpu")
-        self.state_start = gpu_checks.gpu_state(self.torch_device)
+        self.state_start = card_state(self.torch_device)
         out.mkdir(parents=True, exist_ok=True)
         (out / "records.jsonl").write_text("")
 
@@ -85,7 +100,7 @@ class Suite:
     def fits(self, part: str, label: str, est_s: float, needs_cuda: bool = False) -> bool:
         """Whether a job may start: on cuda if it needs it, and with its estimated time left in the budget."""
         if needs_cuda and self.device != "cuda":
-            self.skip(part, label, "runs on cuda only (compiled modes, CUDA graphs, TF32)")
+            self.skip(part, label, "runs on cuda only (compiled modes, CUDA graphs, TF32, GPU decode)")
             return False
         est = est_s * self.sizes.est_scale
         if self.remaining() < est:
@@ -120,39 +135,32 @@ class Suite:
     def bench_overrides(self, *extra: str) -> list[str]:
         return ["logger=none", f"bench.device={self.device}", "bench.log_every=0", *extra]
 
-    def compiled(self) -> contextlib.AbstractContextManager[dict[str, int]]:
-        return gpu_checks.compile_counter(reset=True)
-
     # ----------------------------------------------------------------------------- one harness job
-    def bench(self, part: str, label: str, overrides: list[str], est_s: float, *, variant: str = "",
-              fresh: bool = False, needs_cuda: bool = False,
-              setup: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext) -> Row | None:
-        """Run one job of the harness in this process (``run.run_task``); its record becomes a row.
+    def bench(self, part: str, label: str, overrides: list[str], est_s: float, *, fresh: bool = False,
+              needs_cuda: bool = False, kind: str = "bench", note: str = "") -> Row | None:
+        """Run one job of the harness in this process (``run.run_task``); its record becomes a row of ``kind``.
 
-        A job already run ok with the same overrides and ``variant`` is reused unless ``fresh``.
+        A job already run ok with the same overrides is reused unless ``fresh``. The record carries what
+        the job ran with (TF32, cuDNN autotuner, compile graphs, clocks); nothing is set from outside.
         """
         from run import run_task
 
-        key = (*overrides, variant)
+        key = tuple(overrides)
         if not fresh and key in self.done:
             same = self.done[key]
-            return self.add(Row(part, label, "bench", same.status, same.fields,
-                                f"same job as {same.part}/{same.label}"))
+            said = "; ".join(filter(None, (note, f"same job as {same.part}/{same.label}")))
+            return self.add(Row(part, label, kind, same.status, same.fields, said))
         if not self.fits(part, label, est_s, needs_cuda):
             return None
 
         def job() -> Row:
-            cfg = self.compose(overrides)
-            with setup() as extra:
-                flags = gpu_checks.tf32_state()  # as the job ran, inside its setup
-                record = run_task(cfg, self.out / "jobs" / f"{part}-{label}")
-            extra = extra or {}  # compiled jobs: graphs compiled and graph breaks (filled in on exit)
-            fields = {**{k: v for k, v in record.items() if k != "config"}, **extra, **flags,
-                      "suite_overrides": overrides}
-            note = variant
-            if extra and (extra["graphs_compiled"] != 1 or extra["graph_breaks"]):
-                note = f"{note} {extra['graphs_compiled']} graphs, {extra['graph_breaks']} graph breaks".strip()
-            return Row(part, label, "bench", str(record["status"]), fields, note)
+            record = run_task(self.compose(overrides), self.out / "jobs" / f"{part}-{label}")
+            fields = {**{k: v for k, v in record.items() if k != "config"}, "suite_overrides": overrides}
+            said = [note]
+            if record.get("compile_graphs") is not None and (record["compile_graphs"] != 1 or
+                                                             record["compile_graph_breaks"]):
+                said.append(f"{record['compile_graphs']} graphs, {record['compile_graph_breaks']} graph breaks")
+            return Row(part, label, kind, str(record["status"]), fields, "; ".join(filter(None, said)))
 
         row = self.add_guarded(part, label, job)
         if row is not None and row.status == Status.OK:
@@ -166,18 +174,30 @@ class Suite:
             f"# GPU suite: {name} ({self.device}{', tiny dry run' if self.sizes.tiny else ''})", "",
             f"- when: {datetime.now(timezone.utc).isoformat(timespec='seconds')}; torch {torch.__version__}; "
             f"cuda {torch.version.cuda}; cudnn {torch.backends.cudnn.version() if self.device == 'cuda' else None}",
-            f"- commit: {git_commit()}; results folder for the repo: docs/results/{gpu_checks.gpu_slug(name)}/",
-            f"- torch flags outside the jobs: {gpu_checks.tf32_state()} (the harness sets none of them; the fp32 and "
-            f"tf32 rows set TF32 off / on for their job)",
+            f"- commit: {git_commit()}; results folder for the repo: docs/results/{gpu_slug(name)}/",
+            "- each job sets TF32 and cuDNN's autotuner from its bench.tf32 / bench.cudnn_benchmark (default on, as "
+            "timm's benchmark.py) and records them; the fp32 row runs bench.tf32=false",
             f"- card at start: {self.state_start or 'n/a'}",
-            f"- card now: {gpu_checks.gpu_state(self.torch_device) or 'n/a'}",
+            f"- card now: {card_state(self.torch_device) or 'n/a'}",
             f"- budget {self.budget_s:.0f} s, used {time.monotonic() - self.started:.0f} s; every row in "
             f"records.jsonl, tracebacks in errors.log",
         ]
-        (self.out / "summary.md").write_text(render(self.rows, header, PART_TITLES, dry_run=self.sizes.tiny))
+        (self.out / "summary.md").write_text(render(self.rows, header, self.titles, dry_run=self.sizes.tiny))
 
     def failures(self) -> list[Row]:
         return [r for r in self.rows if is_failure(r)]
+
+
+def card_state(device: torch.device) -> dict[str, Any]:
+    """The GPU's clocks, power limit, temperature (NVML, read only); {} off a GPU or where NVML is absent."""
+    if device.type != "cuda":
+        return {}
+    return {k: v for k, v in gpu_state(device).items() if v is not None}
+
+
+def gpu_slug(name: str) -> str:
+    """``NVIDIA H100 80GB HBM3`` -> ``nvidia-h100-80gb-hbm3``: the results folder of a device."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "unknown"
 
 
 def git_commit() -> str:
@@ -189,11 +209,13 @@ def git_commit() -> str:
 
 
 def job(s: Suite, precision: str, channels_last: bool, compile_mode: str | bool = False, *, model: str | None = None,
-        size: list[str] | None = None, batch: int | None = None, mode: str = "forward") -> list[str]:
+        size: list[str] | None = None, batch: int | None = None, mode: str = "forward", tf32: bool = True
+        ) -> list[str]:
     """Overrides of one benchmark job at the suite's sizes (default: the Inception-v3 rows' model)."""
     z = s.sizes
     return s.bench_overrides(f"model={model or z.model}", *(z.size if size is None else size),
                              f"bench.batch_size={batch or z.batch}", f"bench.steps={z.steps}",
                              f"bench.burn_in={z.burn_in}", f"bench.mode={mode}", f"bench.precision={precision}",
                              f"bench.channels_last={str(channels_last).lower()}",
-                             f"bench.compile={'false' if compile_mode is False else compile_mode}")
+                             f"bench.compile={'false' if compile_mode is False else compile_mode}",
+                             f"bench.tf32={str(tf32).lower()}")

@@ -1,8 +1,8 @@
-"""The GPU suite's parts that are more than one harness job: the README command, events vs wall clock,
-out-of-memory recovery, the timm pairs and Lightning vs a bare loop (see tools/gpu_suite.py)."""
+"""The GPU suite's parts of issue 13: the README command, events vs wall clock (from the records), out-of-memory
+recovery, the precision matrix, the timm pairs, Lightning vs a bare loop, compiled modes and the zoo table
+(see tools/gpu_suite.py; the parts of what landed since are in tools/gpu_serving.py)."""
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import shutil
@@ -11,14 +11,10 @@ import subprocess
 import sys
 
 import torch
-from hydra.utils import instantiate
 
-from bench.benchmark.task import input_size
-from bench.benchmark.workload import PRECISIONS, make_step
-from bench.job.environment import resolve_device
 from bench.job.record import read_record
 from contracts.status import Status
-from tools import gpu_checks, gpu_lightning, gpu_timm
+from tools import gpu_lightning, gpu_timm
 from tools.gpu_core import REPO, Suite, job
 from tools.gpu_report import GOAL_EVENT_WALL, Row
 
@@ -36,20 +32,19 @@ def part_harness(s: Suite) -> None:
     train = s.bench("harness", "train_step", s.bench_overrides(*s.sizes.train_step), 25)
     for row in (book, train):
         if row is not None and row.status == Status.OK:
-            event_vs_wall(s, row)
+            s.add(event_vs_wall(row))
 
 
 def part_precision(s: Suite) -> None:
-    """Inception-v3 forward eager in fp32 (TF32 off), TF32, bf16 and fp16 autocast, NCHW and NHWC."""
+    """Inception-v3 forward eager in strict fp32 (bench.tf32=false), TF32, bf16 and fp16 autocast, NCHW and NHWC."""
     for precision in ("fp32", "tf32", "bf16", "fp16"):
         for channels_last in (False, True):
             label = f"{precision}_{'nhwc' if channels_last else 'nchw'}"
             if (precision, channels_last) not in s.sizes.matrix:
                 s.skip("precision", label, "--tiny: one row of each kind exercises the matrix")
-            elif precision in ("fp32", "tf32"):  # the harness has no TF32 switch: set here, off for fp32, on for tf32
+            elif precision in ("fp32", "tf32"):  # fp32 math, TF32 tensor cores off / on (bench.tf32)
                 on = precision == "tf32"
-                s.bench("precision", label, job(s, "fp32", channels_last), 12, variant=f"tf32={on}",
-                        needs_cuda=on, setup=lambda on=on: gpu_checks.tf32(on))
+                s.bench("precision", label, job(s, "fp32", channels_last, tf32=on), 12, needs_cuda=on)
             else:
                 s.bench("precision", label, job(s, precision, channels_last), 10)
 
@@ -58,15 +53,17 @@ def part_compile(s: Suite, modes: tuple[str, ...] = ("default", "reduce-overhead
     """Inception-v3 forward bf16 NHWC compiled; ``reduce-overhead`` is CUDA graphs."""
     for mode in modes:
         s.bench("compile" if mode != "max-autotune" else "autotune", f"bf16_nhwc_{mode}", job(s, "bf16", True, mode),
-                300 if mode == "max-autotune" else 90, needs_cuda=True, setup=s.compiled)
+                300 if mode == "max-autotune" else 90, needs_cuda=True)
 
 
 def part_zoo(s: Suite) -> None:
-    """Every variant bf16 NHWC compiled (eager on the CPU dry run) at the suite's batch."""
+    """Every variant bf16 NHWC compiled (eager on the CPU dry run) at the offline scenario's best batch."""
     compiled = s.device == "cuda"  # compiled modes are GPU-only here
+    batch = s.best_batch or s.sizes.batch
+    where = f"batch {batch}: " + ("the offline scenario's best" if s.best_batch else "the suite's (no offline row)")
     for name in s.sizes.zoo:
-        s.bench("zoo", name, job(s, "bf16", True, "default" if compiled else False, model=name),
-                90 if compiled else 10, setup=s.compiled if compiled else contextlib.nullcontext)
+        s.bench("zoo", name, job(s, "bf16", True, "default" if compiled else False, model=name, batch=batch),
+                90 if compiled else 10, note=where)
     for name in sorted(set(ZOO) - set(s.sizes.zoo)):
         s.skip("zoo", name, "--tiny: one variant exercises the table")
 
@@ -95,40 +92,20 @@ def readme_default(s: Suite, extra: list[str]) -> None:
     s.add_guarded("harness", label, run)
 
 
-def event_vs_wall(s: Suite, row: Row) -> None:
-    """The job's step, rebuilt as the harness builds it, timed by CUDA events and the wall clock at once."""
-    label = f"{row.label}_events_vs_wall"
-    if not s.fits("harness", label, 10):
-        return
-
-    def run() -> Row:
-        cfg = s.compose(row.fields["suite_overrides"])
-        bench = cfg.bench
-        device = resolve_device(bench.device)
-        model = instantiate(cfg.model)
-        size = input_size(bench, model)
-        memory_format = torch.channels_last if bench.channels_last else torch.contiguous_format
-        model = model.to(device=device, memory_format=memory_format).train(bench.mode != "forward")
-        x = torch.randn(bench.batch_size, model.info.in_chans, size, size, device=device)
-        x = x.to(memory_format=memory_format)
-        dtype = PRECISIONS[bench.precision]
-        autocast = torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
-        events, walls = gpu_checks.paired_step_times(make_step(model, x, bench.mode, autocast), device,
-                                                     bench.steps, bench.burn_in)
-        wall = statistics.fmean(walls)
-        event = statistics.fmean(events) if events else None
-        fields = {"steps": bench.steps, "event_mean_s": event, "wall_mean_s": wall,
-                  "wall_over_event": wall / event if event else None, "record_mean_s": row.fields.get("mean_s"),
-                  "record_over_suite": row.fields["mean_s"] / (event or wall),
-                  "event_times_s": events, "wall_times_s": walls}
-        if event is None:
-            note = "cpu: no device clock; harness record vs suite wall clock"
-        else:
-            gap = wall / event - 1
-            note = f"{'agree' if abs(gap) <= GOAL_EVENT_WALL else 'DIFFER'}: wall {gap:+.2%} vs events"
-        return Row("harness", label, "pair", Status.OK, fields, note)
-
-    s.add_guarded("harness", label, run)
+def event_vs_wall(row: Row) -> Row:
+    """The job's own two clocks, from its record: CUDA events per step (``step_times_s``) and the wall clock
+    beside them (``step_wall_times_s``), and their agreement (``wall_vs_event_median``)."""
+    f = row.fields
+    events, walls, gap = f.get("step_times_s") or [], f.get("step_wall_times_s"), f.get("wall_vs_event_median")
+    fields = {"steps": len(events), "step_clock": f.get("step_clock"), "device_type": f.get("device_type"),
+              "event_mean_s": statistics.fmean(events) if walls and events else None,
+              "wall_mean_s": statistics.fmean(walls) if walls else (statistics.fmean(events) if events else None),
+              "wall_vs_event_median": gap}
+    if gap is None:
+        note = "cpu: the wall clock is the only clock (no agreement to measure)"
+    else:
+        note = f"{'agree' if abs(gap) <= GOAL_EVENT_WALL else 'DIFFER'}: wall {gap:+.2%} vs events (median of steps)"
+    return Row("harness", f"{row.label}_events_vs_wall", "pair", Status.OK, fields, note)
 
 
 def _memory_mb(s: Suite) -> tuple[float | None, float | None]:
@@ -176,8 +153,7 @@ def timm_pair(s: Suite, model: str, bench: str, compile_mode: str | bool = False
     overrides = job(s, "bf16", True, compile_mode, model=model, size=s.sizes.timm_size, mode=mode)
     if bench == "train":  # timm's Inception-v3 has no aux head
         overrides.append("model.aux_logits=false")
-    ours = s.bench(part, f"ours_{label}", overrides, 90 if compile_mode else 12, needs_cuda=bool(compile_mode),
-                   setup=s.compiled if compile_mode else contextlib.nullcontext)
+    ours = s.bench(part, f"ours_{label}", overrides, 90 if compile_mode else 12, needs_cuda=bool(compile_mode))
     if not s.fits(part, f"timm_{label}", 120 if compile_mode else 30, needs_cuda=bool(compile_mode)):
         return
     z = s.sizes
@@ -197,6 +173,7 @@ def timm_pair(s: Suite, model: str, bench: str, compile_mode: str | bool = False
             "bench": bench, "settings": settings, "ours_images_per_s": mine, "timm_images_per_s": theirs,
             "ours_over_timm": mine / theirs if mine else None,
             "ours_utilization": ours.fields.get("utilization") if ours else None,
+            "device_type": ours.fields.get("device_type") if ours else None,
             **{f"timm_{k}": v for k, v in result.items()}}, note)
 
     s.add_guarded(part, f"timm_{label}", run)
@@ -245,7 +222,8 @@ def part_lightning(s: Suite) -> None:
             return Row("lightning", label, "lightning", record["status"], {"error": record["error"]}, record["error"])
         gc.collect()  # Lightning's trainer holds reference cycles: free its memory before the bare side
         fields = gpu_lightning.compare(record, gpu_lightning.bare_epoch(cfg, s.torch_device))
-        fields.update(model=cfg.model.name, batch_size=batch_size, precision=str(cfg.trainer.precision))
+        fields.update(model=cfg.model.name, batch_size=batch_size, precision=str(cfg.trainer.precision),
+                      device_type=s.torch_device.type)
         note = "DATA-BOUND: the loader sets the pace, the ratio says little" if fields["data_bound"] else ""
         return Row("lightning", label, "lightning", Status.OK, fields, note)
 

@@ -88,9 +88,12 @@ def cpu_peak_tflops(precision: str, cache: Path = CPU_PEAK_CACHE) -> float:
 
 
 def peak_precision(device: torch.device, precision: str) -> str:
-    """The precision whose peak applies: fp32 on CUDA runs on TF32 tensor cores when cuDNN/cuBLAS allow it."""
-    if device.type == "cuda" and precision == "fp32" and torch.backends.cudnn.allow_tf32:
-        major, _ = torch.cuda.get_device_capability(device)
-        if major >= 8:
-            return "tf32"
-    return precision
+    """The precision whose peak applies: fp32 on CUDA runs on TF32 tensor cores when cuDNN allows it
+    (``bench.tf32`` sets cuDNN's and cuBLAS's switch together) on an Ampere or newer GPU."""
+    major = torch.cuda.get_device_capability(device)[0] if device.type == "cuda" else None
+    return "tf32" if runs_tf32(precision, torch.backends.cudnn.allow_tf32, major) else precision
+
+
+def runs_tf32(precision: str, tf32_allowed: bool, capability_major: int | None) -> bool:
+    """Whether fp32 math runs as TF32: asked for fp32, TF32 allowed, on a GPU of compute capability 8 or more."""
+    return precision == "fp32" and tf32_allowed and capability_major is not None and capability_major >= 8

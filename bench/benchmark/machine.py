@@ -1,5 +1,8 @@
 """What the machine was doing: load, CPU governor, GPU clocks/power/temperature, and energy over a window.
 
+On a GPU the timed work is also sampled by NVML (``gpu_sampled``: clocks, power, throttling; see
+bench/benchmark/nvml.py) and the other processes on the card at the start are listed.
+
 Every read is guarded: a figure the machine does not expose is ``None`` in the record, never a crash.
 GPU facts come from NVML through ``nvidia-ml-py`` (module ``pynvml``); CPU energy from RAPL
 (``/sys/class/powercap/intel-rapl:N/energy_uj``, often root-only). A run that starts with a load
@@ -15,11 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
+from dataclasses import asdict
 from types import ModuleType
 from typing import Any
 
 import torch
 
+from bench.benchmark.nvml import GpuSamplingFields, neighbours, sampler_for
 from contracts.record import Energy, F, GpuState, names
 
 log = logging.getLogger(__name__)
@@ -105,8 +110,24 @@ def gpu_state(device: torch.device) -> dict[str, Any]:
 
 
 def machine_at_start(device: torch.device, threads: int) -> dict[str, Any]:
+    """Load, governor, and on a GPU the other processes using it (``gpu_foreign_processes``: a list, None off GPU)."""
     load = load_average()
-    return {F.load_avg_start: load, F.noisy: is_noisy(load, threads), F.cpu_governor: cpu_governor()}
+    return {F.load_avg_start: load, F.noisy: is_noisy(load, threads), F.cpu_governor: cpu_governor(),
+            **neighbours(device, nvml(), nvml_handle(device))}
+
+
+@contextlib.contextmanager
+def gpu_sampled(device: torch.device) -> Iterator[dict[str, Any]]:
+    """NVML sampled over the block (``nvml.GpuSampler``); the dict yielded gets the summary on exit, its
+    fields all None off a GPU or without NVML."""
+    found = asdict(GpuSamplingFields())
+    sampler = sampler_for(device, nvml(), nvml_handle(device))
+    if sampler is None:
+        yield found
+        return
+    with sampler:
+        yield found
+    found.update(sampler.figures())
 
 
 def machine_at_end(device: torch.device) -> dict[str, Any]:

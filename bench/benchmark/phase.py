@@ -19,5 +19,7 @@ def retimed(result: dict[str, Any], durations: Sequence[float], batch_size: int,
         stats[F.images_per_s] = images_per_s
     achieved = result[F.gflops_per_image_step] * stats[F.images_per_s] / 1e3
     peak = result[F.peak_tflops]
+    # the scenario's wall-clock times describe its own steps, not these (timed by the same device clock)
     return {**stats, F.step_times_s: list(durations), F.repeat_means_s: [stats[F.mean_s]], F.repeat_std_s: None,
+            F.step_wall_times_s: None, F.wall_vs_event_median: None,
             F.achieved_tflops: achieved, F.utilization: achieved / peak if peak else None}

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from bench.benchmark import batch_search, server
 from bench.benchmark.latency import latency_figures, latency_line
 from bench.benchmark.machine import EnergyMeter
-from bench.benchmark.timing import book_line, summarize, time_blocks, time_steps
+from bench.benchmark.timing import book_line, step_clocks, summarize, time_blocks, time_steps_both
 from bench.benchmark.workload import Workload
 from contracts.errors import TaskFailure
 from contracts.status import Status
@@ -36,12 +36,14 @@ def run_tf_book(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
     step = work.step(bench.batch_size)
     meter = EnergyMeter(work.device)
     durations: list[float] = []
+    walls: list[float] | None = None  # the wall clock beside CUDA events; None on a CPU (its only clock)
     repeat_means: list[float] = []
     for _ in range(bench.repeats):
-        times = time_steps(step, work.device, bench.steps, bench.burn_in, bench.log_every, window=meter.window())
-        stats = summarize(times, bench.batch_size)
+        timed = time_steps_both(step, work.device, bench.steps, bench.burn_in, bench.log_every, window=meter.window())
+        stats = summarize(timed.times, bench.batch_size)
         print(book_line(bench.mode, bench.steps, stats[F.mean_s], stats[F.std_s]))
-        durations += times
+        durations += timed.times
+        walls = None if timed.wall is None else (walls or []) + timed.wall
         repeat_means.append(stats[F.mean_s])
     stats = summarize(durations, bench.batch_size)
     if bench.repeats > 1:
@@ -50,7 +52,7 @@ def run_tf_book(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
               f"(all {len(durations)} steps: {stats[F.mean_s]:.3f} +/- {stats[F.std_s]:.3f})")
         stats[F.repeat_std_s] = spread[F.std_s]
     return {**stats, F.step_times_s: durations, F.repeat_means_s: repeat_means,
-            **meter.figures(len(durations) * bench.batch_size)}
+            **step_clocks(timed.clock, durations, walls), **meter.figures(len(durations) * bench.batch_size)}
 
 
 def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:

@@ -16,9 +16,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from bench.benchmark import flops, loader, profile, scenarios
-from bench.benchmark.machine import machine_at_end, machine_at_start
-from bench.benchmark.workload import Workload, autocast_for, is_oom, make_step
+from bench.benchmark import compiled, flops, loader, profile, scenarios
+from bench.benchmark.machine import gpu_sampled, machine_at_end, machine_at_start
+from bench.benchmark.workload import Workload, autocast_for, backend_flags, backend_state, is_oom, make_step
 from bench.job.environment import environment, resolve_device
 from contracts.errors import ConfigError, TaskFailure
 from bench.job.record import JobContext
@@ -72,6 +72,11 @@ def cost_figures(work: Workload, forward_flops: float, step_flops: float, images
 
 
 def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
+    with backend_flags(cfg.bench.tf32, cfg.bench.cudnn_benchmark):  # this job's; restored for the next
+        return _measure(cfg, ctx)
+
+
+def _measure(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     bench = cfg.bench
     device = resolve_device(bench.device)
     loader.check(cfg, device)
@@ -94,17 +99,22 @@ def run_benchmark(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         F.compile: bench.compile or "off", F.steps: bench.steps, F.burn_in: bench.burn_in, F.repeats: bench.repeats,
         F.params: flops.count_params(model, aux=False), F.params_with_aux: flops.count_params(model),
         F.input: bench.input, F.profiled: bench.profile.enabled,
+        **backend_state(tf32_ran=flops.peak_precision(device, bench.precision) == "tf32"),
         **machine_at_start(device, torch.get_num_threads()),
     }
     ctx.record.update(figures)  # so a failure below still records what was tried
     try:
         work.model = model.to(device=device, memory_format=work.memory_format)
         forward_flops, step_flops = per_image_flops(work)
+        graphs = None
         if bench.compile:
-            work.model = torch.compile(work.model, mode=None if bench.compile == "default" else bench.compile)
+            work.model, graphs = compiled.compile_model(work.model, bench.compile)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        result = scenarios.SCENARIOS[bench.scenario](work, bench, cfg.seed)
+        first_call_s = compiled.first_call(work, bench)  # compilation: never in the timed steps
+        with gpu_sampled(device) as sampling:
+            result = scenarios.SCENARIOS[bench.scenario](work, bench, cfg.seed)
+        result.update(**compiled.compile_figures(first_call_s, graphs), **sampling)
     except Exception as exc:
         if is_oom(exc):
             raise TaskFailure(Status.OOM, f"out of memory at batch size {bench.batch_size}: {str(exc).splitlines()[0]}") from exc

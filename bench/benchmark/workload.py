@@ -7,14 +7,16 @@ done (single_stream, server). Inputs are made on the device before any clock sta
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
 
 import torch
 from torch import nn
 
 from bench.benchmark.timing import synchronize
+from contracts.errors import ConfigError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -28,6 +30,42 @@ def is_oom(exc: BaseException) -> bool:
 def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     dtype = PRECISIONS[precision]
     return torch.autocast(device.type, dtype=dtype) if dtype else contextlib.nullcontext()
+
+
+def check_flag(option: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{option} must be true or false, got {value!r}")
+
+
+@contextlib.contextmanager
+def backend_flags(tf32: bool, cudnn_benchmark: bool) -> Iterator[None]:
+    """TF32 for cuDNN convolutions and cuBLAS matmuls, and cuDNN's autotuner, for one job; restored after it.
+
+    Global torch state: restoring it keeps one job's choice from leaking into the next job of a process.
+    """
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = saved
+
+
+@dataclass
+class BackendFields:
+    """The record's torch backend switches as they were in force for the job (bench.tf32, bench.cudnn_benchmark)."""
+
+    tf32_conv: Optional[bool] = None  # torch.backends.cudnn.allow_tf32: fp32 convolutions may run on TF32 tensor cores
+    tf32_matmul: Optional[bool] = None  # torch.backends.cuda.matmul.allow_tf32: fp32 matmuls may run on TF32
+    cudnn_benchmark: Optional[bool] = None  # torch.backends.cudnn.benchmark: cuDNN autotunes each shape
+    tf32_ran: Optional[bool] = None  # fp32 math ran as TF32 (fp32 on an Ampere+ GPU with TF32 allowed)
+
+
+def backend_state(tf32_ran: bool) -> dict[str, Any]:
+    """The switches in force (what the record says ran): TF32 for convolutions / matmuls, cuDNN's autotuner."""
+    return asdict(BackendFields(torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+                                torch.backends.cudnn.benchmark, tf32_ran))
 
 
 def make_step(model: nn.Module, x: torch.Tensor, mode: str, autocast: contextlib.AbstractContextManager) -> Callable[[], Any]:
@@ -85,6 +123,16 @@ class Workload:
             self.on_step()
             return out
         return counted
+
+    def first_call(self, batch: int) -> float:
+        """Seconds of one untimed step at ``batch``, synchronised: a compiled model's compilation (and on a GPU
+        cuDNN's autotuning, lazy initialisation) happen here, before any scenario's burn-in or timed step."""
+        step = make_step(self.model, self.inputs(batch), self.mode, autocast_for(self.device, self.precision))
+        synchronize(self.device)
+        start = time.perf_counter()
+        step()
+        synchronize(self.device)
+        return time.perf_counter() - start
 
     def serve_fn(self, max_batch: int) -> Callable[[int], None]:
         """``serve(n)``: run the first ``n`` of ``max_batch`` preallocated queries and wait for the device.
