@@ -154,6 +154,8 @@ ALLOWED = {
     ("bench/job/liveness.py", "heartbeat_interval_s"): "the config option of that name",
     ("bench/job/record.py", "model"): "the config group",
     ("bench/job/record.py", "data"): "the config group",
+    ("bench/benchmark/nvml.py", "pid"): "a key of one gpu_foreign_processes entry (the neighbour's pid)",
+    ("bench/benchmark/nvml.py", "power_w"): "an NVML Sample's attribute",
     ("contracts/config.py", "data"): "the config group data (its schemas' ConfigStore names)",
     ("contracts/config.py", "steps"): "the option bench.steps, range-checked by the config schema",
     ("contracts/config.py", "repeats"): "the option bench.repeats, range-checked by the config schema",

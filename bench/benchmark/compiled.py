@@ -11,28 +11,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from dataclasses import asdict
+from typing import Any
 
-import torch
 from omegaconf import DictConfig
 from torch import nn
 
 from bench.benchmark.workload import Workload
+from contracts.record import Compile
 
 log = logging.getLogger(__name__)
 BREAK_REASONS_KEPT = 5  # the record keeps the most frequent graph-break reasons; the count has them all
-
-
-@dataclass
-class CompileFields:
-    """The record's compile figures (the first call's time is in every record, compiled or not)."""
-
-    first_call_s: Optional[float] = None  # one untimed, synchronised step before the scenario: compilation if compiled
-    compile_s: Optional[float] = None  # = first_call_s for a compiled model (its compilation); None when eager
-    compile_graphs: Optional[int] = None  # graphs Dynamo compiled during the job; 0: the model ran eagerly
-    compile_graph_breaks: Optional[int] = None  # graph breaks Dynamo met during the job
-    compile_break_reasons: Optional[list[str]] = None  # the most frequent break reasons, most frequent first
 
 
 def first_batch(bench: DictConfig) -> int:
@@ -79,7 +68,7 @@ def compile_figures(first_call_s: float, count: GraphCount | None) -> dict[str, 
     """The record's compile fields, read after the scenario (a recompile in it counts); a line, and a warning
     when a compiled model ran eagerly or broke into several graphs."""
     if count is None:
-        return asdict(CompileFields(first_call_s=first_call_s))
+        return asdict(Compile(first_call_s=first_call_s))
     graphs, breaks = count.figures()
     reasons = [reason.splitlines()[0] for reason, _ in breaks.most_common(BREAK_REASONS_KEPT)]
     print(f"compiled: {graphs} graph(s), {sum(breaks.values())} graph break(s) (compilation {first_call_s:.2f} s)")
@@ -88,4 +77,4 @@ def compile_figures(first_call_s: float, count: GraphCount | None) -> dict[str, 
                     "(recompile limit reached, or compilation skipped)")
     elif breaks:
         log.warning("the compiled model has %d graph break(s): %s", sum(breaks.values()), "; ".join(reasons))
-    return asdict(CompileFields(first_call_s, first_call_s, graphs, sum(breaks.values()), reasons))
+    return asdict(Compile(first_call_s, first_call_s, graphs, sum(breaks.values()), reasons))

@@ -18,14 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
-from dataclasses import asdict
 from types import ModuleType
 from typing import Any
 
 import torch
 
-from bench.benchmark.nvml import GpuSamplingFields, neighbours, sampler_for
-from contracts.record import Energy, F, GpuState, names
+from bench.benchmark.nvml import neighbours, sampler_for
+from contracts.record import Energy, F, GpuSampling, GpuState, names
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ def machine_at_start(device: torch.device, threads: int) -> dict[str, Any]:
 def gpu_sampled(device: torch.device) -> Iterator[dict[str, Any]]:
     """NVML sampled over the block (``nvml.GpuSampler``); the dict yielded gets the summary on exit, its
     fields all None off a GPU or without NVML."""
-    found = asdict(GpuSamplingFields())
+    found = asdict(GpuSampling())
     sampler = sampler_for(device, nvml(), nvml_handle(device))
     if sampler is None:
         yield found

@@ -24,9 +24,10 @@ import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Optional
+from typing import Any
 
 import torch
+from contracts.record import GpuNeighbours, GpuSampling
 
 log = logging.getLogger(__name__)
 
@@ -39,29 +40,6 @@ REASONS = {
     0x100: "display_clock_setting",
 }
 THROTTLE_REASONS = frozenset({"hw_slowdown", "sw_thermal_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown"})
-
-
-@dataclass
-class GpuSamplingFields:
-    """The record's summary of the GPU during the timed work (None: not a GPU, or NVML unreadable)."""
-
-    gpu_samples: Optional[int] = None  # NVML samples taken over the scenario's timing
-    gpu_sm_clock_mhz_min: Optional[float] = None
-    gpu_sm_clock_mhz_median: Optional[float] = None
-    gpu_sm_clock_mhz_max: Optional[float] = None
-    gpu_mem_clock_mhz_median: Optional[float] = None
-    gpu_temperature_c_max: Optional[float] = None
-    gpu_power_w_mean: Optional[float] = None  # mean of the sampled power draw
-    gpu_clock_reasons: Optional[list[str]] = None  # every clock-event reason seen in any sample, sorted
-    throttled: Optional[bool] = None  # a throttling reason seen, or the SM clock dropped (see the module's docstring)
-    throttle_reasons: Optional[list[str]] = None  # why: the throttling reasons seen, and "sm_clock_dropped ..." if so
-
-
-@dataclass
-class NeighbourFields:
-    """The record's view of the GPU's other users at the job's start."""
-
-    gpu_foreign_processes: Optional[list[dict[str, Any]]] = None  # {"pid", "used_memory_mb"} each; None: not knowable
 
 
 def reason_names(mask: int) -> list[str]:
@@ -146,7 +124,7 @@ class GpuSampler:
             why.append(f"sm_clock_dropped {1 - low / peak:.0%} ({peak:.0f} -> {low:.0f} MHz)")
         if why:
             log.warning("the GPU throttled during the timed steps (%s): figures are marked throttled", "; ".join(why))
-        return asdict(GpuSamplingFields(
+        return asdict(GpuSampling(
             len(self.samples), min(sm, default=None), statistics.median(sm) if sm else None, max(sm, default=None),
             statistics.median(mem) if mem else None, max(temps, default=None),
             statistics.fmean(power) if power else None, seen, bool(why), why))
@@ -199,9 +177,9 @@ def sampler_for(device: torch.device, lib: Any, handle: Any) -> GpuSampler | Non
 def neighbours(device: torch.device, lib: Any, handle: Any) -> dict[str, Any]:
     """The foreign processes on a CUDA device at the job's start (None when unknowable), with a warning if any."""
     if device.type != "cuda" or lib is None or handle is None:
-        return asdict(NeighbourFields())
+        return asdict(GpuNeighbours())
     found = foreign_processes(lib, handle, own_context=torch.cuda.is_initialized())
     if found:
         log.warning("other processes are using this GPU (pids %s): they share its SMs and memory bandwidth; "
                     "figures may be low", ", ".join(str(p["pid"]) for p in found))
-    return asdict(NeighbourFields(found))
+    return asdict(GpuNeighbours(found))

@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from contracts.record import F
+from contracts.record import F, StepClocks
 
 MODE_LABELS = {"forward": "Forward", "forward_backward": "Forward-backward"}
 
@@ -137,21 +137,12 @@ def clock_agreement(times: Sequence[float], wall: Sequence[float] | None) -> flo
     return float(np.median([w / t - 1 for t, w in zip(times, wall) if t > 0]))
 
 
-@dataclass
-class StepClockFields:
-    """The record's account of the clocks of a per-step timing (tf_book)."""
-
-    step_clock: Optional[str] = None  # "cuda_event": step_times_s are CUDA-event times; "wall": the only clock (CPU)
-    step_wall_times_s: Optional[list[float]] = None  # the wall clock of each timed step beside the events; None on CPU
-    wall_vs_event_median: Optional[float] = None  # median over the steps of wall / event - 1; None with one clock
-
-
 def step_clocks(clock: str, times: Sequence[float], wall: Sequence[float] | None) -> dict[str, Any]:
     """The clock fields of a record; with two clocks, one line says how far the wall clock is from the events."""
     agreement = clock_agreement(times, wall)
     if agreement is not None:
         print(f"wall clock vs {clock}: {agreement:+.2%} (median over {len(times)} steps)")
-    return asdict(StepClockFields(clock, list(wall) if wall is not None else None, agreement))
+    return asdict(StepClocks(clock, list(wall) if wall is not None else None, agreement))
 
 
 def time_blocks(

@@ -10,13 +10,14 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
 
 from bench.benchmark.timing import synchronize
 from contracts.errors import ConfigError
+from contracts.record import Backend
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -52,19 +53,9 @@ def backend_flags(tf32: bool, cudnn_benchmark: bool) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.benchmark = saved
 
 
-@dataclass
-class BackendFields:
-    """The record's torch backend switches as they were in force for the job (bench.tf32, bench.cudnn_benchmark)."""
-
-    tf32_conv: Optional[bool] = None  # torch.backends.cudnn.allow_tf32: fp32 convolutions may run on TF32 tensor cores
-    tf32_matmul: Optional[bool] = None  # torch.backends.cuda.matmul.allow_tf32: fp32 matmuls may run on TF32
-    cudnn_benchmark: Optional[bool] = None  # torch.backends.cudnn.benchmark: cuDNN autotunes each shape
-    tf32_ran: Optional[bool] = None  # fp32 math ran as TF32 (fp32 on an Ampere+ GPU with TF32 allowed)
-
-
 def backend_state(tf32_ran: bool) -> dict[str, Any]:
     """The switches in force (what the record says ran): TF32 for convolutions / matmuls, cuDNN's autotuner."""
-    return asdict(BackendFields(torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+    return asdict(Backend(torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
                                 torch.backends.cudnn.benchmark, tf32_ran))
 
 
