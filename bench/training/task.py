@@ -17,7 +17,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
@@ -27,7 +27,11 @@ from contracts.errors import ConfigError, check_choice
 from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields
-from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd
+from bench.training.callbacks import build_callbacks
+from bench.training.time_to_accuracy import check_train_options, time_to_accuracy
+from contracts.metrics import accuracy_fields, top_k_for
+from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, TimeToTarget
+from lightning_modules.mllog import MLLogCallback
 
 log = logging.getLogger(__name__)
 
@@ -99,13 +103,6 @@ def prepare_ddp_relaunch(out_dir: Path) -> None:
     sys.argv = [sys.argv[0], *flags, *hydra_kept, *hc.overrides.task]
 
 
-def _figures(metrics: dict[str, Any], num_classes: int) -> dict[str, Any]:
-    top5_name = f"val/top{min(5, num_classes)}"
-    top1, top5 = (100 * float(metrics[k]) for k in ("val/top1", top5_name))
-    return {"top1": top1, "top5": top5, "top1_err": 100 - top1, "top5_err": 100 - top5,
-            "loss": float(metrics["val/loss"])}
-
-
 def refused_checkpoint(path: str | Path, exc: pickle.UnpicklingError) -> ConfigError:
     """The one line for a checkpoint that is not weights-only (torch refused it before running any of it)."""
     found = re.search(r"GLOBAL (\S+) was not an allowed global", str(exc))
@@ -142,35 +139,33 @@ def _ablation_fields(cfg: DictConfig) -> dict[str, Any]:
     return table3_fields(ablation.row)
 
 
+def _one(callbacks: list[Callback], kind: type) -> Any:
+    return next((c for c in callbacks if isinstance(c, kind)), None)
+
+
 def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
-    """Fit, then validate the best checkpoint; ``ckpt_path=last`` (or a path) resumes; a stop signal saves ``last.ckpt``."""
+    """Fit, then validate the best checkpoint; ``ckpt_path=last`` (or a path) resumes; a stop signal saves ``last.ckpt``.
+
+    With ``train.target_top1`` the run stops at the target and records its time to it (``TimeToAccuracy``).
+    """
+    started = time.time()  # init begins: the event log's init_start, the record's init_time_s
+    check_train_options(cfg)
     ctx.record.update(_ablation_fields(cfg))  # a failed row still shows in the report beside the paper's figures
     pl.seed_everything(cfg.seed, workers=True)
     module, datamodule = build_module(cfg)
-    opts = cfg.get("classifier") or {}
     ckpt_dir = ctx.out_dir / "checkpoints"
-    recorder = EpochRecorder()
-    best = BestCheckpoint(dirpath=ckpt_dir, filename="best-epoch{epoch:03d}", monitor="val/top1", mode="max",
-                          save_last=True, auto_insert_metric_name=False,
-                          # at train-epoch end (after validation and after EpochRecorder): the epoch's curves are in it
-                          save_on_train_epoch_end=True)
-    callbacks: list[Callback] = [
-        best,
-        # every N steps too, as last-step.ckpt: `ckpt_path=last` takes the newest last*.ckpt, so a killed run
-        # resumes mid-epoch
-        ModelCheckpoint(dirpath=ckpt_dir, filename="last-step", save_top_k=1, enable_version_counter=False,
-                        every_n_train_steps=int(opts.get("checkpoint_every_n_steps") or 0) or None),
-        recorder,
-    ]
-    if ctx.guard is not None:
-        callbacks.append(StopAtStepEnd(ctx.guard, ckpt_dir / "last.ckpt"))
-    if opts.get("ema_decay"):
-        callbacks.append(EMAWeightAveraging(decay=float(opts.ema_decay)))
+    event_log = ctx.out_dir / "mllog.txt"
+    callbacks = build_callbacks(cfg.get("callbacks"), {
+        "dirpath": ckpt_dir, "checkpoint": ckpt_dir / "last.ckpt", "guard": ctx.guard, "path": event_log,
+        "started_s": started, "top_k": top_k_for(cfg.data.num_classes)})
+    recorder, best, target = (_one(callbacks, kind) for kind in (EpochRecorder, BestCheckpoint, TimeToTarget))
+    if recorder is None or best is None:
+        raise ConfigError("the callbacks group must keep epoch_recorder and best_checkpoint: the record is made from them")
     trainer = build_trainer(cfg, ctx, callbacks)
     prepare_ddp_relaunch(ctx.out_dir)
     resume = resolve_ckpt_path(cfg.get("ckpt_path"), ckpt_dir)
-    ctx.record["resumed_from"] = str(resume) if resume else None
-    start = time.perf_counter()
+    has_log = _one(callbacks, MLLogCallback) is not None and trainer.is_global_zero
+    ctx.record.update(resumed_from=str(resume) if resume else None, event_log=str(event_log) if has_log else None)
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -183,21 +178,22 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
             raise
         pending = ctx.guard.pending if ctx.guard is not None else None
         raise pending or StopSignal(signal.SIGTERM) from None
-    wall = time.perf_counter() - start
     # validate(ckpt_path=best) reloads the callbacks' state of the best epoch: read them first
+    init_s = recorder.segment_started - started if recorder.segment_started is not None else None
+    timed = time_to_accuracy(cfg, recorder, target, init_s, ctx.record["event_log"])
     history, best_path, best_epoch = recorder.state_dict(), best.best_model_path or None, best.best_epoch
     final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
     skipped = int(trainer.strategy.reduce(torch.tensor(float(module.skipped_images)), reduce_op="sum"))
     return {
-        **_figures(final, int(cfg.data.num_classes)),
+        **accuracy_fields(final, int(cfg.data.num_classes)),
         "num_classes": int(cfg.data.num_classes),
         "eval_mode": datamodule.eval_mode,
         "epochs": trainer.current_epoch,
         "global_step": trainer.global_step,
         "best_epoch": best_epoch,
         "checkpoint": best_path,
-        "train_time_s": wall,
-        "images_per_s": history["images"] / history["seconds"] if history["seconds"] else None,
+        **timed,
+        "images_per_s": timed["train_images_per_s"],
         "skipped_images": skipped,
         "curves": history["curves"],
     }
@@ -220,6 +216,6 @@ def run_eval(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         raise refused_checkpoint(ckpt_path, exc) from None
     seconds = time.perf_counter() - start
     n_images = len(datamodule.val_set)
-    return {**_figures(metrics, int(cfg.data.num_classes)), "num_classes": int(cfg.data.num_classes),
+    return {**accuracy_fields(metrics, int(cfg.data.num_classes)), "num_classes": int(cfg.data.num_classes),
             "eval_mode": datamodule.eval_mode,
             "eval_time_s": seconds, "images_per_s": n_images / seconds, "val_images": n_images}
