@@ -150,7 +150,7 @@ def test_ctrl_c_in_a_sweep_records_every_job_and_still_reports(tmp_path: Path, i
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_that_resumes_training(tmp_path: Path) -> None:
     job, output = tmp_path / "job", tmp_path / "output.txt"
-    train = [*TEST_NET, *TINY_TRAIN, *SYNTHETIC_DATA, f"hydra.run.dir={job}", "classifier.checkpoint_every_n_steps=2"]
+    train = [*TEST_NET, *TINY_TRAIN, *SYNTHETIC_DATA, f"hydra.run.dir={job}", "callbacks.step_checkpoint.every_n_train_steps=2"]
     proc = start_cli(*train, "trainer.max_epochs=1000", output=output)
     wait_until(lambda: (job / "checkpoints" / "last-step.ckpt").is_file(), 180, "training's first steps", proc)
     sent = time.monotonic()

@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from contracts.errors import ConfigError
 from lightning_modules.callbacks import EpochRecorder, TimeToTarget
@@ -71,11 +71,14 @@ def check_train_options(cfg: DictConfig) -> None:
                           "trainer.limit_val_batches=0 turns validation off")
 
 
-def seed_range(seeds: int) -> str:
-    """``${seed_range:${train.seeds}}``: the sweep's seeds, 0..seeds-1, as Hydra's sweep syntax (``range(0,5)``)."""
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"train.seeds must be a whole number of runs >= 1 (MLPerf asks for 5), got {seeds!r}")
-    return f"range(0,{seeds})"
+def seed_range(seeds: Any) -> str:
+    """``${seed_range:${train.seeds}}``: the sweep's seeds 0..seeds-1 in Hydra's sweep syntax (``range(0,5)``).
+
+    A bad count still sweeps one job, whose ``check_train_options`` refuses it in one line (and a record): an
+    error raised here, while Hydra builds its sweeper, would reach the user as a traceback wall.
+    """
+    valid = isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1
+    return f"range(0,{seeds if valid else 1})"
 
 
 def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTarget | None,
@@ -96,3 +99,7 @@ def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTar
         event_log=event_log, clock=CLOCK_RULES,
     )
     return asdict(part)
+
+
+if not OmegaConf.has_resolver("seed_range"):  # experiment=time_to_accuracy's sweep: seed=${seed_range:${train.seeds}}
+    OmegaConf.register_new_resolver("seed_range", seed_range)
