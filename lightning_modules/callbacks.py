@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import lightning.pytorch as pl
@@ -41,7 +42,8 @@ class EpochRecorder(Callback):
     rule). Each curve point carries the training time at its epoch's end (``time_s``).
     """
 
-    def __init__(self, top_k: int = TOP_K) -> None:
+    def __init__(self, top_k: int = TOP_K, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.clock = clock       # seconds, monotonic (a seam: tests drive a fake one)
         self.top_k_curve = f"val_top{top_k}"  # the task passes the k measured (contracts.metrics.top_k_for)
         self._metric_of = {**CURVE_KEYS, self.top_k_curve: accuracy_metric("val", top_k)}
         self.curves: dict[str, list[Any]] = {"epoch": [], "lr": [], "time_s": [], **{k: [] for k in self._metric_of}}
@@ -57,14 +59,14 @@ class EpochRecorder(Callback):
     # ------------------------------------------------------------------------------ the clock
     def elapsed(self) -> float:
         """Training seconds so far, all segments, validation excluded."""
-        return self.train_s + (time.perf_counter() - self._since if self._since is not None else 0.0)
+        return self.train_s + (self.clock() - self._since if self._since is not None else 0.0)
 
     def eval_elapsed(self) -> float:
-        return self.eval_s + (time.perf_counter() - self._eval_since if self._eval_since is not None else 0.0)
+        return self.eval_s + (self.clock() - self._eval_since if self._eval_since is not None else 0.0)
 
     def _start(self) -> None:
         if self._since is None:
-            self._since = time.perf_counter()
+            self._since = self.clock()
 
     def _stop(self) -> None:
         self.train_s, self._since = self.elapsed(), None
@@ -77,7 +79,7 @@ class EpochRecorder(Callback):
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if _in_fit_validation(trainer):
             self._stop()
-            self._eval_since = time.perf_counter()
+            self._eval_since = self.clock()
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if _in_fit_validation(trainer) and self._eval_since is not None:
