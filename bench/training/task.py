@@ -28,7 +28,7 @@ from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields
 from bench.training.callbacks import build_callbacks
-from bench.training.time_to_accuracy import check_train_options, time_to_accuracy
+from bench.training.time_to_accuracy import check_train_options, time_to_accuracy, train_identity
 from contracts.metrics import accuracy_fields, top_k_for
 from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, TimeToTarget
 from lightning_modules.mllog import MLLogCallback
@@ -150,6 +150,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     """
     started = time.time()  # init begins: the event log's init_start, the record's init_time_s
     check_train_options(cfg)
+    ctx.record.update(train_identity(cfg))  # a run that fails still counts (a miss) in its group of seeds
     ctx.record.update(_ablation_fields(cfg))  # a failed row still shows in the report beside the paper's figures
     pl.seed_everything(cfg.seed, workers=True)
     module, datamodule = build_module(cfg)

@@ -71,6 +71,13 @@ def check_train_options(cfg: DictConfig) -> None:
                           "trainer.limit_val_batches=0 turns validation off")
 
 
+def train_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What groups a run with its seeds in the report, known before it trains: target, seed, recipe, reference."""
+    train = cfg.get("train") or {}
+    return {"target_top1": train.get("target_top1"), "seed": int(cfg.seed), "recipe": train.get("recipe"),
+            "reference_epochs": train.get("reference_epochs")}
+
+
 def seed_range(seeds: Any) -> str:
     """``${seed_range:${train.seeds}}``: the sweep's seeds 0..seeds-1 in Hydra's sweep syntax (``range(0,5)``).
 
@@ -84,18 +91,16 @@ def seed_range(seeds: Any) -> str:
 def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTarget | None,
                      init_time_s: float | None, event_log: str | None) -> dict[str, Any]:
     """The record's time-to-accuracy fields from the clock and the target callback (no target: timing fields only)."""
-    train = cfg.get("train") or {}
     reached = target.reached if target is not None else None
     log.info("energy to train not measured: no energy meter is shared with the training task yet")
     part = TimeToAccuracy(
-        target_top1=target.target if target is not None else None,
+        **train_identity(cfg),
         reached=None if target is None else reached is not None,
         time_to_target_s=reached and reached["time_s"], epochs_to_target=reached and reached["epochs"],
         samples_to_target=reached and reached["samples"], evals_to_target=reached and reached["eval"],
         train_time_s=recorder.elapsed(), eval_time_s=recorder.eval_elapsed(), init_time_s=init_time_s,
         segments=recorder.segments,
         train_images_per_s=recorder.images / recorder.elapsed() if recorder.elapsed() > 0 else None,
-        seed=int(cfg.seed), recipe=train.get("recipe"), reference_epochs=train.get("reference_epochs"),
         event_log=event_log, clock=CLOCK_RULES,
     )
     return asdict(part)
