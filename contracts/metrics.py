@@ -32,6 +32,9 @@ TRAIN_TOP1 = accuracy_metric("train", 1)
 VAL_TOP5 = accuracy_metric("val", TOP_K)
 
 
+VAL_TOP1_CURVE = "val_top1"  # the record's per-epoch curve of val top-1 (%): what time to target reads
+
+
 def top_field(k: int) -> str:
     """The record field (and curve) of top-k accuracy in %: ``top1``, ``top5``, ``top3`` on 3 classes."""
     return f"top{k}"

@@ -16,11 +16,12 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from contracts.errors import ConfigError
-from contracts.metrics import TOP_K, TRAIN_IMAGES_PER_S, TRAIN_LOSS_EPOCH, TRAIN_TOP1, VAL_LOSS, VAL_TOP1, accuracy_metric
+from contracts.metrics import (TOP_K, TRAIN_IMAGES_PER_S, TRAIN_LOSS_EPOCH, TRAIN_TOP1, VAL_LOSS, VAL_TOP1,
+                               VAL_TOP1_CURVE, accuracy_metric)
 
 # curve name -> logged metric; the top-k curve is named for the k measured (val_top5, or val_top3 on 3 classes)
 CURVE_KEYS = {"train_loss": TRAIN_LOSS_EPOCH, "train_top1": TRAIN_TOP1, "val_loss": VAL_LOSS,
-              "val_top1": VAL_TOP1, "images_per_s": TRAIN_IMAGES_PER_S}
+              VAL_TOP1_CURVE: VAL_TOP1, "images_per_s": TRAIN_IMAGES_PER_S}
 
 
 def _scalar(value: Any) -> float | None:

@@ -6,11 +6,12 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.metrics import VAL_TOP1_CURVE
 from bench.report.records import Report
 from bench.report.tables import RECORDS, accuracy_label
 
 TIMING_LISTS = ("step_times_s", "repeat_means_s")  # per-step timings of a benchmark, not training curves
-TARGET_CURVE = "curves.val_top1"
+TARGET_CURVE = f"curves.{VAL_TOP1_CURVE}"
 
 
 def _numbers(value: Any) -> bool:

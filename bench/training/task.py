@@ -174,7 +174,9 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     except (StopSignal, SIGTERMException) as exc:  # Lightning stops itself on SIGTERM (at a step or epoch end) too
         ctx.step = trainer.global_step
         last = newest_last(ckpt_dir)
-        ctx.record["checkpoint"] = str(last) if last else None
+        # the clock so far (what the checkpoint carries on): a resumed run adds to it
+        ctx.record.update(checkpoint=str(last) if last else None, train_time_s=recorder.elapsed(),
+                          eval_time_s=recorder.eval_elapsed())
         if isinstance(exc, StopSignal):
             raise
         pending = ctx.guard.pending if ctx.guard is not None else None
