@@ -37,6 +37,16 @@ def test_reference_check_is_a_one_sided_t_test() -> None:
     assert reference_check([10.0, 12.0], None) is None
 
 
+def test_variants_of_one_model_are_groups_of_their_own(tmp_path: Path) -> None:
+    for width in (8, 16):
+        for seed in range(2):
+            _tta(tmp_path, f"w{width}s{seed}", seed, 10.0 * width + seed, overrides=[f"model.width={width}", f"seed={seed}"])
+    report = build_report([tmp_path])
+    scored = next(s for s in SECTIONS if s.key == "time_to_accuracy").built_tables(report)[0][1]
+    assert scored[["model", "runs", "score_s"]].values.tolist() == [
+        ["googlenet_bn model.width=16", 2, 160.5], ["googlenet_bn model.width=8", 2, 80.5]]
+
+
 def test_speedup_is_the_ratio_of_median_times() -> None:
     assert speedup([10.0, 12.0, 14.0], [30.0, 36.0]).ratio == 33.0 / 12.0 and speedup([], [1.0]) is None
 

@@ -93,6 +93,13 @@ def _train_option(row: pd.Series, key: str) -> Any:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
+def model_variant(row: pd.Series) -> str:
+    """The model and its own settings the run overrode (``tiny_test model.width=8``): variants of one net apart."""
+    overrides = row.get("overrides") if isinstance(row.get("overrides"), list) else []
+    settings = sorted(o.lstrip("+") for o in overrides if o.lstrip("+").startswith("model.") and "=" in o)
+    return " ".join([str(row["model"]), *settings])
+
+
 def tta_records(records: pd.DataFrame) -> pd.DataFrame:
     """Training runs with a target (train.target_top1), finished ok or diverged (a divergence is a miss)."""
     if records.empty:
@@ -108,7 +115,7 @@ def runs(records: pd.DataFrame) -> pd.DataFrame:
     for index, row in records.iterrows():
         reached = row.get("reached") is True and row["status"] == Status.OK
         rows.append({
-            "model": row["model"], "recipe": _train_option(row, "recipe") or "not recorded", "device": row["device"],
+            "model": model_variant(row), "recipe": _train_option(row, "recipe") or "not recorded", "device": row["device"],
             "measured_on": accuracy_label(row), "target_top1": float(_train_option(row, "target_top1")),
             "seed": _train_option(row, "seed"),
             "reached": reached, "time_to_target_s": row.get("time_to_target_s") if reached else None,
