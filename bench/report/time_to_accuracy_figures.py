@@ -25,7 +25,7 @@ def time_to_accuracy_figures(report: Report, records: pd.DataFrame) -> list[Spec
             "type": "bar", "name": "score (MLPerf: olympic mean; < 5 runs: median)", "x": labels,
             "y": group["score_s"].tolist(), "marker": {"color": "#9ecae1"},
             "customdata": [ids[0] if ids else None for ids in group[RECORDS]],
-            "text": [esc(r) for r in group["score_rule"]], "hovertemplate": hover("score %{y:.4g} s", "%{text}")}]
+            "text": [esc(r) for r in group["score_rule"]], "textposition": "none", "hovertemplate": hover("score %{y:.4g} s", "%{text}")}]
         hit, miss = mine[mine["reached"]], mine[~mine["reached"]]
         data.append({"type": "scatter", "mode": "markers", "name": "a seed's time to target",
                      "x": [esc(_label(r)) for _, r in hit.iterrows()], "y": hit["time_to_target_s"].tolist(),
