@@ -14,11 +14,13 @@ from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from contracts.errors import TaskFailure
+from contracts.metrics import LR, TRAIN_LOSS, VAL_LOSS, accuracy_metric, top_k_for
 from contracts.status import Status
 
 
 class ClassifierModule(pl.LightningModule):
-    """Cross-entropy with label smoothing plus weighted aux-head losses; top-1/top-5 accuracy.
+    """Cross-entropy with label smoothing plus weighted aux-head losses; top-1 and top-k accuracy
+    (k = ``contracts.metrics.top_k_for(num_classes)``: 5, or the number of classes when there are fewer).
 
     Args:
         net: a model of the zoo: logits in eval, ``(logits, aux_logits)`` in training when aux heads are on.
@@ -44,7 +46,7 @@ class ClassifierModule(pl.LightningModule):
         self.net = net
         info = getattr(net, "info", None)
         self.aux_weight = aux_loss_weight if aux_loss_weight is not None else getattr(info, "aux_loss_weight", 0.0)
-        top_k = min(5, num_classes)
+        top_k = top_k_for(num_classes)
         self.metrics = nn.ModuleDict({
             f"{stage}_top{k}": MulticlassAccuracy(num_classes, top_k=k, average="micro")
             for stage in ("train", "val") for k in (1, top_k)
@@ -59,7 +61,7 @@ class ClassifierModule(pl.LightningModule):
         for k in (1, self.top_k):
             metric = self.metrics[f"{stage}_top{k}"]
             metric(scores, y)
-            self.log(f"{stage}/top{k}", metric, on_step=False, on_epoch=True, prog_bar=k == 1)
+            self.log(accuracy_metric(stage, k), metric, on_step=False, on_epoch=True, prog_bar=k == 1)
 
     def training_step(self, batch: tuple[Any, ...], batch_idx: int) -> torch.Tensor | None:
         x, y, bad = batch  # bad: the unreadable images the batch left out (lightning_modules.data.BadImage)
@@ -68,8 +70,8 @@ class ClassifierModule(pl.LightningModule):
             return None  # every image of the batch was unreadable
         logits, loss = self.loss(self.net(x), y)
         self._check_finite(loss)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
-        self.log("lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        self.log(TRAIN_LOSS, loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(y))
+        self.log(LR, self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
         self._update_metrics("train", logits.detach(), y)
         return loss
 
@@ -106,7 +108,7 @@ class ClassifierModule(pl.LightningModule):
             return
         probs = self.predict_proba(x)
         loss = F.nll_loss(probs.clamp_min(1e-12).log(), y)
-        self.log("val/loss", loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(y))
+        self.log(VAL_LOSS, loss, on_epoch=True, prog_bar=True, sync_dist=True, batch_size=len(y))
         self._update_metrics("val", probs, y)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ TABLE3 = {
 # a CPU-sized run of the preset: the real rows on scikit-learn's digits, two steps each
 TINY = ["data=digits", "data.batch_size=16", "trainer=cpu", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
         "+trainer.limit_val_batches=1", "trainer.enable_progress_bar=false", "logger=none", "report.after_sweep=false",
-        "classifier.ema_decay=null"]
+        "callbacks.ema=null"]
 
 
 def test_preset_sweeps_every_row_at_full_scale() -> None:

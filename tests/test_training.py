@@ -5,10 +5,15 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from PIL import Image
 
-from helpers import SYNTHETIC_DATA as SYNTHETIC, TEST_NET, TINY_TRAIN, WANDB_CLI, records, run_cli, run_train_job as run_job
+from bench.training.callbacks import build_callbacks
+from contracts.errors import ConfigError
+from helpers import SYNTHETIC_DATA as SYNTHETIC, TEST_NET, TINY_TRAIN, WANDB_CLI, make_train_cfg, records, run_cli, run_train_job as run_job
+from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd, TimeToTarget
 
 
 def test_fit_on_mnist_learns_and_records_curves(tmp_path: Path) -> None:
@@ -110,3 +115,20 @@ def test_ddp_gloo_two_processes_inside_a_multirun(tmp_path: Path) -> None:
     # 64 images / (2 processes x 16 per batch) = 2 steps; the job dir holds the checkpoints, no stray run dirs
     assert recs[0]["global_step"] == 2 and Path(recs[0]["out_dir"], "checkpoints", "last.ckpt").is_file()
     assert not (tmp_path / "runs").exists()
+
+
+def test_callbacks_come_from_the_config_group_with_the_jobs_values_filled_in(tmp_path: Path) -> None:
+    runtime = {"dirpath": tmp_path, "checkpoint": tmp_path / "last.ckpt", "guard": None, "path": tmp_path / "log",
+               "started_s": 0.0, "top_k": 3}
+    built = build_callbacks(make_train_cfg("callbacks=ema", "callbacks.step_checkpoint=null").callbacks, runtime)
+    kinds = [type(c) for c in built]
+    # no target, no guard: those two are left out; step_checkpoint=null drops it; ema adds one
+    assert TimeToTarget not in kinds and StopAtStepEnd not in kinds and EMAWeightAveraging in kinds
+    best, recorder = (next(c for c in built if isinstance(c, k)) for k in (BestCheckpoint, EpochRecorder))
+    assert Path(best.dirpath) == tmp_path and best.monitor == "val/top1" and recorder.top_k_curve == "val_top3"
+    target = build_callbacks(make_train_cfg("train.target_top1=50").callbacks, runtime)
+    assert next(c for c in target if isinstance(c, TimeToTarget)).target == 50
+    for bad, message in (("+callbacks.x={_target_:nowhere.Thing}", "callbacks.x._target_ 'nowhere.Thing' cannot be imported"),
+                         ("+callbacks.x=3", "callbacks.x must be null or a mapping with a _target_")):
+        with pytest.raises(ConfigError, match=message):
+            build_callbacks(make_train_cfg(bad).callbacks, runtime)

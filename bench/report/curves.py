@@ -6,12 +6,13 @@ from typing import Any
 
 import pandas as pd
 
+from contracts.metrics import VAL_TOP1_CURVE
 from bench.report.records import Report
 from bench.report.tables import RECORDS, accuracy_label
 from contracts.record import F
 
 TIMING_LISTS = (F.step_times_s, F.repeat_means_s)  # per-step timings of a benchmark, not training curves
-TARGET_CURVE = "curves.val_top1"
+TARGET_CURVE = f"curves.{VAL_TOP1_CURVE}"
 
 
 def _numbers(value: Any) -> bool:
@@ -61,7 +62,7 @@ def time_to_target(row: pd.Series, target: float | None) -> dict[str, Any]:
     times, estimated = epoch_times(row, len(top1))
     reached = None if target is None else next((k for k, v in enumerate(top1) if v == v and v >= target), None)
     best = max((v for v in top1 if v == v), default=None)
-    return {"reached_epoch": reached, "time_to_target_s": times[reached] if reached is not None and times else None,
+    return {"reached_epoch": reached, F.time_to_target_s: times[reached] if reached is not None and times else None,
             "time_estimated": estimated if reached is not None else None, "best_val_top1": best}
 
 
@@ -73,6 +74,6 @@ def time_to_target_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
             continue
         target = report.target_top1.get(str(row.get(F.data)))
         rows.append({F.model: row[F.model], F.device: row[F.device], "measured_on": accuracy_label(row),
-                     "target_top1": target, **time_to_target(row, target),
+                     F.target_top1: target, **time_to_target(row, target),
                      F.run_id: row[F.run_id], RECORDS: [index]})
     return pd.DataFrame(rows)

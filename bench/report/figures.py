@@ -7,7 +7,6 @@ markup (trace names, titles) is HTML-escaped here; plotly shows the entities as 
 """
 from __future__ import annotations
 
-import html
 import math
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,45 +17,20 @@ from contracts.status import Status
 from bench.reference import RETHINKING_TABLE3, TF_BOOK, paper_figures
 from bench.report import speed
 from bench.report.curves import TARGET_CURVE, curves, time_to_target
+from bench.report.plotspec import Spec, esc, figure
+from bench.report.plotspec import hover as _hover
 from bench.report.records import Report
 from bench.report.sections import SECTIONS, devices_text
 from bench.report.tables import LATENCY_SCENARIOS, accuracy_label, cell_text
+from bench.report.time_to_accuracy_figures import time_to_accuracy_figures
 from contracts.record import F
 
-Spec = dict[str, Any]
 LOG2 = math.log10(2)   # a log axis ticked at powers of two (batch sizes)
-LEGEND_WIDTH = 600     # px a plot's legend gets (two plots side by side on a laptop screen)
 MAX_PROFILES = 6       # per-module bar charts: the newest profiled runs, one chart each
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
 STATUS_COLORS = {Status.OK: "#2a9d55", Status.RUNNING: "#3b7dd8", Status.DEAD: "#7f7f7f", Status.KILLED: "#8b1a1a",
                  Status.INTERRUPTED: "#e08a1e", Status.ERROR: "#d62728", Status.OOM: "#9467bd",
                  Status.DIVERGED: "#c71585"}
-
-
-def esc(text: Any) -> str:
-    return html.escape(cell_text(text), quote=False)
-
-
-def _hover(*lines: str) -> str:
-    """The hover: the record's identity (filled in by the page) above the exact values."""
-    return "<br>".join(("%{hovertext}", *lines)) + "<extra></extra>"
-
-
-def figure(title: str, on: str, xtitle: str, ytitle: str, data: list[Spec], **layout: Any) -> Spec:
-    """A figure with its title naming the device(s), the legend below the plot (long names fit)."""
-    names = [t.get("name", "") for t in data if t.get("showlegend", True)]
-    per_row = max(1, LEGEND_WIDTH // (6 * max(map(len, names), default=1) + 40))  # entries that fit side by side
-    legend = 19 * math.ceil(len(names) / per_row)
-    lines = "<br>".join(f"<span style='font-size:11px'>{esc(line)}</span>" for line in on.split("\n"))
-    spec = {"title": {"text": f"{esc(title)}<br>{lines}", "font": {"size": 14}},
-            "xaxis": {"title": {"text": xtitle}, "automargin": True},
-            "yaxis": {"title": {"text": ytitle}, "automargin": True},
-            "height": 300 + legend, "margin": {"t": 55 + 15 * len(on.split("\n")), "l": 60, "r": 60, "b": 60 + legend},
-            "hovermode": "closest",
-            "legend": {"font": {"size": 10}, "orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom"}}
-    for key, value in layout.items():
-        spec[key] = {**spec.get(key, {}), **value} if isinstance(value, dict) else value
-    return {"data": data, "layout": spec}
 
 
 def numeric(rows: pd.DataFrame, column: str) -> pd.Series:
@@ -324,7 +298,7 @@ def other_accuracy_figures(report: Report, records: pd.DataFrame) -> list[Spec]:
 
 def _target_note(rows: pd.DataFrame, target: float) -> str:
     """``time to 90 %: fastest 12.3 s (googlenet, run ab12), 2 of 3 runs reached``"""
-    times = [(t, r) for _, r in rows.iterrows() if (t := time_to_target(r, target)["time_to_target_s"]) is not None]
+    times = [(t, r) for _, r in rows.iterrows() if (t := time_to_target(r, target)[F.time_to_target_s]) is not None]
     if not times:
         return f"no run reached {target:g} % top-1"
     best, row = min(times, key=lambda tr: tr[0])
@@ -378,4 +352,5 @@ FIGURES: dict[str, Callable[[Report, pd.DataFrame], list[Spec]]] = {
     "devices": device_figures, "utilization": utilization_figures, "time": time_figures,
     "seed_pairs": seed_pair_figures, "table3": table3_figures, "accuracy": accuracy_figures,
     "other_accuracy": other_accuracy_figures, "training": training_figures, "tf_book": book_figures,
+    "time_to_accuracy": time_to_accuracy_figures,
 }

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from bench.report import curves, speed, tables
+from bench.report import time_to_accuracy as tta
 from bench.report.records import Report
 from contracts.record import F
 
@@ -81,6 +82,9 @@ SECTIONS: tuple[Section, ...] = (
             (("", tables.cost_table),)),
     Section("training", "Training curves and time to the target top-1 (report.target_top1), per dataset and device",
             curves.trained_records, (("Time to target top-1", curves.time_to_target_table),)),
+    Section("time_to_accuracy", "Time to accuracy over seeds (train.target_top1), MLPerf's score, per model, recipe "
+            "and device", tta.tta_records, (("Runs to the target, scored", tta.comparison_table),
+                                            ("Device against device, same recipe", tta.device_table))),
     Section("tf_book", "Inception-v3 forward, batch 32, 299x299: the TF book's 0.168 ± 0.002 s/batch beside "
             "this harness", tables.book_records, (("", tables.book_table),)),
     Section("runs", "Runs", _every, (("", tables.runs_table),)),

@@ -16,7 +16,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import Callback, EMAWeightAveraging, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -25,9 +25,13 @@ from contracts.errors import ConfigError, check_choice
 from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields
+from bench.training.callbacks import build_callbacks
 from bench.training.relaunch import prepare_ddp_relaunch
-from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd
+from bench.training.time_to_accuracy import check_train_options, time_to_accuracy, train_identity
+from contracts.metrics import accuracy_fields, top_k_for
 from contracts.record import F
+from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, TimeToTarget
+from lightning_modules.mllog import MLLogCallback
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +81,6 @@ def build_trainer(cfg: DictConfig, ctx: JobContext, callbacks: list[Callback]) -
     return trainer
 
 
-def _figures(metrics: dict[str, Any], num_classes: int) -> dict[str, Any]:
-    top5_name = f"val/top{min(5, num_classes)}"
-    top1, top5 = (100 * float(metrics[k]) for k in ("val/top1", top5_name))
-    return {F.top1: top1, F.top5: top5, F.top1_err: 100 - top1, F.top5_err: 100 - top5,
-            F.loss: float(metrics["val/loss"])}
 
 
 def refused_checkpoint(path: str | Path, exc: pickle.UnpicklingError) -> ConfigError:
@@ -120,35 +119,35 @@ def _ablation_fields(cfg: DictConfig) -> dict[str, Any]:
     return table3_fields(ablation.row)
 
 
+def _one(callbacks: list[Callback], kind: type) -> Any:
+    return next((c for c in callbacks if isinstance(c, kind)), None)
+
+
 def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
-    """Fit, then validate the best checkpoint; ``ckpt_path=last`` (or a path) resumes; a stop signal saves ``last.ckpt``."""
+    """Fit, then validate the best checkpoint; ``ckpt_path=last`` (or a path) resumes; a stop signal saves ``last.ckpt``.
+
+    With ``train.target_top1`` the run stops at the target and records its time to it (``TimeToAccuracy``).
+    """
+    started = time.time()  # init begins: the event log's init_start, the record's init_time_s
+    check_train_options(cfg)
+    ctx.record.update(train_identity(cfg))  # a run that fails still counts (a miss) in its group of seeds
     ctx.record.update(_ablation_fields(cfg))  # a failed row still shows in the report beside the paper's figures
     pl.seed_everything(cfg.seed, workers=True)
     module, datamodule = build_module(cfg)
-    opts = cfg.get("classifier") or {}
     ckpt_dir = ctx.out_dir / "checkpoints"
-    recorder = EpochRecorder()
-    best = BestCheckpoint(dirpath=ckpt_dir, filename="best-epoch{epoch:03d}", monitor="val/top1", mode="max",
-                          save_last=True, auto_insert_metric_name=False,
-                          # at train-epoch end (after validation and after EpochRecorder): the epoch's curves are in it
-                          save_on_train_epoch_end=True)
-    callbacks: list[Callback] = [
-        best,
-        # every N steps too, as last-step.ckpt: `ckpt_path=last` takes the newest last*.ckpt, so a killed run
-        # resumes mid-epoch
-        ModelCheckpoint(dirpath=ckpt_dir, filename="last-step", save_top_k=1, enable_version_counter=False,
-                        every_n_train_steps=int(opts.get("checkpoint_every_n_steps") or 0) or None),
-        recorder,
-    ]
-    if ctx.guard is not None:
-        callbacks.append(StopAtStepEnd(ctx.guard, ckpt_dir / "last.ckpt"))
-    if opts.get("ema_decay"):
-        callbacks.append(EMAWeightAveraging(decay=float(opts.ema_decay)))
+    event_log = ctx.out_dir / "mllog.txt"
+    callbacks = build_callbacks(cfg.get("callbacks"), {
+        "dirpath": ckpt_dir, F.checkpoint: ckpt_dir / "last.ckpt", "guard": ctx.guard, "path": event_log,
+        "started_s": started, F.top_k: top_k_for(cfg.data.num_classes)})
+    recorder, best, target = (_one(callbacks, kind) for kind in (EpochRecorder, BestCheckpoint, TimeToTarget))
+    if recorder is None or best is None:
+        raise ConfigError("the callbacks group must keep epoch_recorder and best_checkpoint: the record is made from them")
     trainer = build_trainer(cfg, ctx, callbacks)
     prepare_ddp_relaunch(ctx.spec, trainer)
     resume = resolve_ckpt_path(cfg.get("ckpt_path"), ckpt_dir)
-    ctx.record[F.resumed_from] = str(resume) if resume else None
-    start = time.perf_counter()
+    has_log = _one(callbacks, MLLogCallback) is not None and trainer.is_global_zero
+    ctx.record.update({F.resumed_from: str(resume) if resume else None,
+                       F.event_log: str(event_log) if has_log else None})
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -156,26 +155,29 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     except (StopSignal, SIGTERMException) as exc:  # Lightning stops itself on SIGTERM (at a step or epoch end) too
         ctx.step = trainer.global_step
         last = newest_last(ckpt_dir)
-        ctx.record[F.checkpoint] = str(last) if last else None
+        # the clock so far (what the checkpoint carries on): a resumed run adds to it
+        ctx.record.update({F.checkpoint: str(last) if last else None, F.train_time_s: recorder.elapsed(),
+                           F.eval_time_s: recorder.eval_elapsed()})
         if isinstance(exc, StopSignal):
             raise
         pending = ctx.guard.pending if ctx.guard is not None else None
         raise pending or StopSignal(signal.SIGTERM) from None
-    wall = time.perf_counter() - start
     # validate(ckpt_path=best) reloads the callbacks' state of the best epoch: read them first
+    init_s = recorder.segment_started - started if recorder.segment_started is not None else None
+    timed = time_to_accuracy(cfg, recorder, target, init_s, ctx.record[F.event_log])
     history, best_path, best_epoch = recorder.state_dict(), best.best_model_path or None, best.best_epoch
     final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
     skipped = int(trainer.strategy.reduce(torch.tensor(float(module.skipped_images)), reduce_op="sum"))
     return {
-        **_figures(final, int(cfg.data.num_classes)),
+        **accuracy_fields(final, int(cfg.data.num_classes)),
         F.num_classes: int(cfg.data.num_classes),
         F.eval_mode: datamodule.eval_mode,
         F.epochs: trainer.current_epoch,
         F.global_step: trainer.global_step,
         F.best_epoch: best_epoch,
         F.checkpoint: best_path,
-        F.train_time_s: wall,
-        F.images_per_s: history["images"] / history["seconds"] if history["seconds"] else None,
+        **timed,
+        F.images_per_s: timed[F.train_images_per_s],
         F.skipped_images: skipped,
         F.curves: history[F.curves],
     }
@@ -198,6 +200,6 @@ def run_eval(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         raise refused_checkpoint(ckpt_path, exc) from None
     seconds = time.perf_counter() - start
     n_images = len(datamodule.val_set)
-    return {**_figures(metrics, int(cfg.data.num_classes)), F.num_classes: int(cfg.data.num_classes),
+    return {**accuracy_fields(metrics, int(cfg.data.num_classes)), F.num_classes: int(cfg.data.num_classes),
             F.eval_mode: datamodule.eval_mode,
             F.eval_time_s: seconds, F.images_per_s: n_images / seconds, F.val_images: n_images}

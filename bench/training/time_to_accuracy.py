@@ -1,0 +1,88 @@
+"""Time to accuracy (MLPerf Training's measure, AlgoPerf's clock rules) as record fields, and the ``train`` options.
+
+One run is one seed: ``experiment=time_to_accuracy`` sweeps ``seed`` over ``train.seeds`` values, so any Hydra
+launcher (basic, joblib, SLURM) runs them. The clock is the training clock of
+``lightning_modules.callbacks.EpochRecorder``, carried across resumes; its rules are stated in every record
+(``clock``), so a reader knows what the seconds hold.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from contracts.errors import ConfigError
+from contracts.record import F, TimeToAccuracy, Training
+from lightning_modules.callbacks import EpochRecorder, TimeToTarget
+
+log = logging.getLogger(__name__)
+
+CLOCK_RULES = {
+    "starts": "at fit's on_train_start, after init (model build, data setup, process launch: init_time_s)",
+    "includes": ["data loading and augmentation", "forward, backward and optimizer steps",
+                 "first-step warm-up (and compilation, if any)", "checkpoint writes"],
+    "excludes": ["init (init_time_s)", "validation (eval_time_s, its own figure)",
+                 "the final validation of the best checkpoint"],
+    "resumed": "summed over segments: each checkpoint carries the training and evaluation seconds so far",
+    "target": "time_to_target_s: training seconds at the end of the first validation whose top-1 >= target_top1",
+}
+
+
+def check_train_options(cfg: DictConfig) -> None:
+    """The ``train`` section's values, each wrong one as one line naming the key and what is valid."""
+    train = cfg.get("train") or {}
+    target = train.get("target_top1")
+    if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 <= target <= 100):
+        raise ConfigError(f"train.target_top1 must be a top-1 accuracy in % between 0 and 100 (or null), got {target!r}")
+    seeds = train.get("seeds")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"train.seeds must be a whole number of runs >= 1 (MLPerf asks for 5), got {seeds!r}")
+    ref = train.get("reference_epochs")
+    if ref is not None and (isinstance(ref, bool) or not isinstance(ref, (int, float)) or ref <= 0):
+        raise ConfigError(f"train.reference_epochs must be a positive number of epochs (or null), got {ref!r}")
+    if not isinstance(train.get("stop_at_target"), bool):
+        raise ConfigError(f"train.stop_at_target must be true or false, got {train.get('stop_at_target')!r}")
+    if target is not None and cfg.trainer.get("limit_val_batches") == 0:
+        raise ConfigError(f"train.target_top1={target:g} needs a validation set to measure it on, but "
+                          "trainer.limit_val_batches=0 turns validation off")
+
+
+def train_identity(cfg: DictConfig) -> dict[str, Any]:
+    """What groups a run with its seeds in the report, known before it trains: target, seed, recipe, reference."""
+    train = cfg.get("train") or {}
+    return {F.target_top1: train.get("target_top1"), F.seed: int(cfg.seed), F.recipe: train.get("recipe"),
+            F.reference_epochs: train.get("reference_epochs")}
+
+
+def seed_range(seeds: Any) -> str:
+    """``${seed_range:${train.seeds}}``: the sweep's seeds 0..seeds-1 in Hydra's sweep syntax (``range(0,5)``).
+
+    A bad count still sweeps one job, whose ``check_train_options`` refuses it in one line (and a record): an
+    error raised here, while Hydra builds its sweeper, would reach the user as a traceback wall.
+    """
+    valid = isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1
+    return f"range(0,{seeds if valid else 1})"
+
+
+def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTarget | None,
+                     init_time_s: float | None, event_log: str | None) -> dict[str, Any]:
+    """The record's time-to-accuracy fields from the clock and the target callback (no target: timing fields only)."""
+    reached = target.reached if target is not None else None
+    log.info("energy to train not measured: no energy meter is shared with the training task yet")
+    part = TimeToAccuracy(
+        **train_identity(cfg),
+        reached=None if target is None else reached is not None,
+        time_to_target_s=reached and reached["time_s"], epochs_to_target=reached and reached["epochs"],
+        samples_to_target=reached and reached["samples"], evals_to_target=reached and reached["eval"],
+        init_time_s=init_time_s, segments=recorder.segments,
+        train_images_per_s=recorder.images / recorder.elapsed() if recorder.elapsed() > 0 else None,
+        event_log=event_log, clock=CLOCK_RULES,
+    )
+    clocks = Training(train_time_s=recorder.elapsed(), eval_time_s=recorder.eval_elapsed())
+    return {**asdict(part), F.train_time_s: clocks.train_time_s, F.eval_time_s: clocks.eval_time_s, F.energy_j: None}
+
+
+if not OmegaConf.has_resolver("seed_range"):  # experiment=time_to_accuracy's sweep: seed=${seed_range:${train.seeds}}
+    OmegaConf.register_new_resolver("seed_range", seed_range)
