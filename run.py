@@ -20,7 +20,7 @@ from contracts.errors import ConfigError, check_choice
 from bench.job.isolation import run_isolated
 from bench.job.lifecycle import TaskFn, run_job
 from bench.job.record import JobContext, is_multirun
-from bench.job.signals import exit_code
+from bench.job.signals import exit_code, stopped_by
 from contracts.status import Status
 from bench.report.task import run_report
 from bench.training.task import run_eval, run_train
@@ -73,3 +73,5 @@ def main(cfg: DictConfig) -> float | None:
 
 if __name__ == "__main__":
     main()
+    if stopped_by():  # a sweep a stop signal ended, its jobs recorded and its report written: exit as the shell expects
+        sys.exit(exit_code(stopped_by()))

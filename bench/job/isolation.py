@@ -69,17 +69,17 @@ def _child_env() -> dict[str, str]:
 
 def run_isolated(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any]:
     """Run ``task`` like ``run_job`` does, in a child process; returns the final record, whatever became of the child."""
-    if stopped_by() and is_multirun():  # the sweep was stopped: run_job records this job without starting it
-        return run_job(cfg, out_dir, task)
     out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".job-spec-", dir=out_dir) as spec_dir:
-        _write_spec(Path(spec_dir), cfg, out_dir, task)
-        with ForwardSignals() as forward:  # installed first: a signal during the start is passed on too
+    with ForwardSignals() as forward:  # installed first: a signal from here on is passed on to the child
+        if stopped_by() and is_multirun():  # the sweep was stopped: run_job records this job without starting it
+            return run_job(cfg, out_dir, task)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".job-spec-", dir=out_dir) as spec_dir:
+            _write_spec(Path(spec_dir), cfg, out_dir, task)
             child = subprocess.Popen([sys.executable, "-m", __name__, spec_dir], env=_child_env())
             forward.attach(child.pid)
             _, wait_status, usage = os.wait4(child.pid, 0)  # retried after each forwarded signal (PEP 475)
-        child.returncode = os.waitstatus_to_exitcode(wait_status)
+    child.returncode = os.waitstatus_to_exitcode(wait_status)
     return _outcome(cfg, out_dir, child, usage.ru_maxrss / 1024, forward.received)
 
 

@@ -31,7 +31,11 @@ TaskFn = Callable[[DictConfig, JobContext], dict[str, Any]]
 ERROR_LOG = "error.log"
 
 
-def interrupted_fields(stop: StopSignal, step: int | None) -> dict[str, Any]:
+def interrupted_fields(stop: StopSignal, step: int | None, started: bool = True) -> dict[str, Any]:
+    """An ``interrupted`` record's part; a job a stopped sweep never started says so (``step_reached`` 0)."""
+    if not started:
+        return {"status": Status.INTERRUPTED, "signal": stop.name, "step_reached": 0,
+                "error": f"not started: the sweep was stopped by {stop.name} before this job began"}
     at = f" at step {step}" if step is not None else ""
     return {"status": Status.INTERRUPTED, "signal": stop.name, "step_reached": step, "error": f"stopped by {stop.name}{at}"}
 
@@ -42,6 +46,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
     record = new_record(cfg, cfg.task)
     ctx = JobContext(out_dir=Path(out_dir), record=record)
     heartbeat: Heartbeat | None = None
+    started = True  # False for a job a stopped sweep records without running it
     with StopGuard() as guard:
         ctx.guard = guard
         try:
@@ -52,7 +57,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
                 heartbeat.start()
             earlier = stopped_by()
             if earlier and is_multirun():  # a stop signal ended an earlier job of this process: the sweep stops
-                ctx.step = 0
+                started = False
                 raise StopSignal(signal.Signals[earlier])
             if writer:
                 ctx.wandb_run = init_wandb(cfg, record, out_dir)
@@ -60,7 +65,7 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
             record.update(task(cfg, ctx))
             record["status"] = Status.OK
         except StopSignal as stop:
-            record.update(interrupted_fields(stop, ctx.step))
+            record.update(interrupted_fields(stop, ctx.step, started))
         except KeyboardInterrupt:  # SIGINT outside the main thread, where no handler can be installed
             record.update(interrupted_fields(StopSignal(signal.SIGINT), ctx.step))
         except TaskFailure as exc:
