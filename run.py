@@ -64,6 +64,11 @@ def exit_status(record: dict[str, Any]) -> int:
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
 def main(cfg: DictConfig) -> float | None:
     record = run_task(cfg, HydraConfig.get().runtime.output_dir)
+    if record.get("write_error"):  # the measurement is kept (stdout, the fallback dir), but not where it was asked
+        print(f"error: {record['write_error']}; record kept in {record.get('record_fallback') or 'the stdout line'}",
+              file=sys.stderr)
+        if not is_multirun() and record["status"] == Status.OK:
+            sys.exit(1)
     if record["status"] != Status.OK:
         print(f"error: {cfg.task} {record['status']}: {record['error']} (record: {record.get('out_dir')})", file=sys.stderr)
         if not is_multirun():

@@ -30,8 +30,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bench.job.lifecycle import TaskFn, interrupted_fields, run_job
 from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
-from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record, write_record
+from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record
 from bench.job.signals import ForwardSignals, StopSignal, stopped_by
+from bench.job.storage import fallback_dir, fallback_record, write_final
 from contracts.status import Status
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: f
         record = None
     if record is not None and record.get("status") != Status.RUNNING:
         return record
+    kept = fallback_record(fallback_dir(cfg), record["run_id"]) if record is not None else None
+    if kept is not None:  # the child's final write failed (a full disk): it kept the record there
+        return read_record(kept)
     # died before its first write: the record it would have written, with its pid
     record = record or {**new_record(cfg, cfg.task), **liveness_fields(HEARTBEAT_INTERVAL_S), "pid": child.pid}
     code = child.returncode
@@ -102,7 +106,7 @@ def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: f
         hint = " (the kernel's OOM killer, kill -9 or a scheduler's hard kill)" if by == "SIGKILL" else ""
         record.update(status=Status.KILLED, killed_signal=by, exit_code=code, peak_memory_mb=peak_mb,
                       error=f"job process {child.pid} {how}{hint} before writing its record; peak memory {peak_mb:.0f} MB")
-    write_record(record, out_dir)
+    write_final(record, out_dir, fallback_dir(cfg))
     return record
 
 

@@ -23,6 +23,7 @@ from contracts.errors import TaskFailure, config_error_from
 from bench.job.liveness import Heartbeat, heartbeat_interval, liveness_fields
 from bench.job.record import JobContext, is_multirun, new_record, write_record
 from bench.job.signals import StopGuard, StopSignal, stopped_by
+from bench.job.storage import fallback_dir, write_final
 from contracts.status import Status
 from bench.job.tracking import finish_wandb, init_wandb
 
@@ -84,6 +85,6 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
             if heartbeat is not None:
                 heartbeat.stop()
             if writer:
-                write_record(record, out_dir)
+                write_final(record, out_dir, fallback_dir(cfg))  # a failed write keeps the record (stdout, fallback dir)
                 finish_wandb(ctx.wandb_run, record)
     return record
