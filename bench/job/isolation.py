@@ -33,6 +33,7 @@ from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
 from bench.job.record import RECORD_FILE, is_multirun, new_record, read_record
 from bench.job.signals import ForwardSignals, StopSignal, stopped_by
 from bench.job.storage import fallback_dir, fallback_record, write_final
+from bench.job.tracking import finish_killed_wandb
 from contracts.status import Status
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def _outcome(cfg: DictConfig, out_dir: Path, child: subprocess.Popen, peak_mb: f
         record.update(status=Status.KILLED, killed_signal=by, exit_code=code, peak_memory_mb=peak_mb,
                       error=f"job process {child.pid} {how}{hint} before writing its record; peak memory {peak_mb:.0f} MB")
     write_final(record, out_dir, fallback_dir(cfg))
+    finish_killed_wandb(cfg, record, out_dir)
     return record
 
 

@@ -1,6 +1,7 @@
 """The job's W&B run: offline by default, one run per job, closed with the record in its summary."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,10 @@ from omegaconf import DictConfig
 from bench.job.record import summary_fields
 from contracts.status import Status
 
+log = logging.getLogger(__name__)
 
-def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> Any:
+
+def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path, resume: bool = False) -> Any:
     """Open this job's W&B run: offline unless ``logger.mode=online``; ``logger=none`` opens none.
 
     Offline runs never touch the network (``wandb sync <run dir>`` uploads them later). Each job gets
@@ -38,6 +41,7 @@ def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> 
         dir=str(wandb_dir),
         config=record["config"],
         mode=mode,
+        resume="allow" if resume else None,
         reinit="finish_previous",
         settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True),
     )
@@ -54,3 +58,16 @@ def finish_wandb(run: Any, record: dict[str, Any]) -> None:
     columns = sorted(fields)
     run.log({"record": wandb.Table(columns=columns, data=[[fields[c] for c in columns]])})
     run.finish(exit_code=0 if record["status"] == Status.OK else 1)
+
+
+def finish_killed_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> None:
+    """A job killed without a word left its W&B run open: reopen it (same id) and close it with the parent's record.
+
+    Offline, the reopened run is a second ``offline-run-*-<run_id>`` dir beside the first; ``wandb sync`` of both
+    uploads one run, ended ``failed`` with ``status: killed`` in its summary. A W&B failure here never costs the
+    record, which is written before.
+    """
+    try:
+        finish_wandb(init_wandb(cfg, record, out_dir, resume=True), record)
+    except Exception as exc:  # noqa: BLE001 - the record is what matters; W&B is its mirror
+        log.warning("the killed job's W&B run could not be closed: %s", exc)
