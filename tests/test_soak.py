@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from helpers import TEST_NET, alive, descendants, read_if_written, records, start_cli, wait_until
+from helpers import TEST_NET, alive, descendants, killed_on_exit, read_if_written, records, start_cli, wait_until
 
 JOBS = 50
 LONG = 10_000_000  # steps of a victim: it runs until it is killed
@@ -34,45 +34,48 @@ def test_soak_a_50_job_joblib_sweep_with_kills_and_a_stop(tmp_path: Path) -> Non
     proc = start_cli("-m", "hydra/launcher=local_parallel", *TEST_NET, "bench.burn_in=1", "bench.log_every=0",
                      f"paths.results_dir={tmp_path}", f"hydra.sweep.dir={sweep}",
                      "bench.steps=" + ",".join(map(str, steps)), output=output)
-    killed: set[int] = set()
-    processes: set[int] = set()
+    with killed_on_exit(proc):
+        killed: set[int] = set()
+        processes: set[int] = set()
 
-    def finals() -> dict[int, dict[str, Any]]:
-        found = {}
-        for path in sweep.glob("*/record.json"):
-            rec = read_if_written(path)
-            if rec and rec["status"] != "running":
-                found[rec["job_num"]] = rec
-            elif rec and rec["job_num"] in victims and rec["job_num"] not in killed:
-                os.kill(rec["pid"], signal.SIGKILL)  # the job's own (isolated) process, as the OOM killer would
-                killed.add(rec["job_num"])
-        return found
+        def finals() -> dict[int, dict[str, Any]]:
+            found = {}
+            for path in sweep.glob("*/record.json"):
+                rec = read_if_written(path)
+                if rec and rec["status"] != "running":
+                    found[rec["job_num"]] = rec
+                elif rec and rec["job_num"] in victims and rec["job_num"] not in killed:
+                    os.kill(rec["pid"], signal.SIGKILL)  # the job's own (isolated) process, as the OOM killer would
+                    killed.add(rec["job_num"])
+            return found
 
-    def ready_to_stop() -> bool:
-        processes.update(descendants(proc.pid))
-        return killed == victims and len(finals()) >= STOP_AFTER
+        def ready_to_stop() -> bool:
+            processes.update(descendants(proc.pid))
+            done = finals()  # kills the victims it finds running
+            return killed == victims and len(done) >= STOP_AFTER
 
-    wait_until(ready_to_stop, 600, f"the victims {sorted(victims)} killed and {STOP_AFTER} final records", proc)
-    os.kill(proc.pid, signal.SIGTERM)
-    code = proc.wait(300)
-    wall = time.monotonic() - started
-    assert code == 128 + signal.SIGTERM, output.read_text()[-3000:]
+        wait_until(ready_to_stop, 1200, f"the victims {sorted(victims)} killed and {STOP_AFTER} final records", proc)
+        os.kill(proc.pid, signal.SIGTERM)
+        code = proc.wait(300)
+        wall = time.monotonic() - started
+        assert code == 128 + signal.SIGTERM, output.read_text()[-3000:]
 
-    jobs = records(sweep)
-    by_num = collections.Counter(r["job_num"] for r in jobs)
-    assert sorted(by_num) == list(range(JOBS)) and set(by_num.values()) == {1}  # exactly one record per job
-    assert not list(sweep.rglob(".record-*")) and not list(sweep.rglob(".job-spec-*"))
-    statuses = collections.Counter(r["status"] for r in jobs)
-    assert {r["job_num"] for r in jobs if r["status"] == "killed"} == victims
-    assert set(statuses) <= {"ok", "killed", "interrupted"}, statuses  # every record final
-    for rec in jobs:
-        assert rec["overrides"][-1] == f"bench.steps={steps[rec['job_num']]}"
-        if rec["status"] == "ok":
-            assert len(rec["step_times_s"]) == 3 and rec["mean_s"] > 0  # the measurement itself, intact
-    assert statuses["ok"] >= STOP_AFTER - len(victims)
-    table = pd.read_csv(sweep / "report" / "summary.csv")
-    assert len(table) == JOBS and collections.Counter(table["status"]) == statuses
-    wait_until(lambda: not any(alive(p) for p in processes), 10, "every worker and job process to end")
-    print(f"\nsoak: {JOBS} jobs, {len(killed)} SIGKILLed, 1 SIGTERM to the launcher; {len(jobs)} final records "
-          f"({dict(statuses)}); {len(processes)} processes seen, {sum(alive(p) for p in processes)} left; "
-          f"wall {wall:.0f} s")
+        jobs = records(sweep)
+        by_num = collections.Counter(r["job_num"] for r in jobs)
+        assert sorted(by_num) == list(range(JOBS)) and set(by_num.values()) == {1}  # exactly one record per job
+        assert not list(sweep.rglob(".record-*")) and not list(sweep.rglob(".job-spec-*"))
+        statuses = collections.Counter(r["status"] for r in jobs)
+        assert {r["job_num"] for r in jobs if r["status"] == "killed"} == victims
+        assert set(statuses) <= {"ok", "killed", "interrupted"}, statuses  # every record final
+        for rec in jobs:
+            assert rec["overrides"][-1] == f"bench.steps={steps[rec['job_num']]}"
+            if rec["status"] == "ok":
+                assert len(rec["step_times_s"]) == 3 and rec["mean_s"] > 0  # the measurement itself, intact
+        assert statuses["ok"] >= STOP_AFTER - len(victims)
+        table = pd.read_csv(sweep / "report" / "summary.csv")
+        assert len(table) == JOBS and collections.Counter(table["status"]) == statuses
+        wait_until(lambda: not any(alive(p) for p in processes), 10, "every worker and job process to end")
+        print(f"\nsoak: {JOBS} jobs, {len(killed)} SIGKILLed, 1 SIGTERM to the launcher; {len(jobs)} final records "
+              f"({dict(statuses)}); {len(processes)} processes seen, {sum(alive(p) for p in processes)} left; "
+              f"wall {wall:.0f} s")
+

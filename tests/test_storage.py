@@ -19,7 +19,7 @@ import pytest
 
 from bench.job.lifecycle import run_job
 from bench.report.records import build_report
-from helpers import TEST_NET, TINY_BENCH, read_if_written, records, run_cli, start_cli, wait_until
+from helpers import TEST_NET, TINY_BENCH, killed_on_exit, read_if_written, records, run_cli, start_cli, wait_until
 
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
 TINY = [*TEST_NET, *TINY_BENCH]
@@ -96,10 +96,11 @@ def test_a_disk_full_at_the_final_write_keeps_the_measurement_and_names_enospc(t
     job = disk / "job"
     proc = start_cli(*TEST_NET, "bench.steps=60", "bench.burn_in=1", "bench.log_every=0", f"hydra.run.dir={job}",
                      f"paths.fallback_dir={fallback}", output=output)
-    running = wait_until(lambda: (r := read_if_written(job / "record.json")) and r["status"] == "running" and r,
-                         300, "the job's running record", proc)
-    _fill(disk)
-    assert proc.wait(300) == 1, output.read_text()[-3000:]
+    with killed_on_exit(proc):
+        running = wait_until(lambda: (r := read_if_written(job / "record.json")) and r["status"] == "running" and r,
+                             300, "the job's running record", proc)
+        _fill(disk)
+        assert proc.wait(300) == 1, output.read_text()[-3000:]
     text = output.read_text()
     (line,) = [json.loads(ln) for ln in text.splitlines() if ln.startswith('{"unwritten_record"')]
     printed = line["unwritten_record"]
