@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 import contracts.config  # noqa: F401  (registers the schemas in Hydra's ConfigStore before composition)
 from bench.job.config import check_config
 from bench.job.record import JobContext
-from bench.job.signals import exit_code
+from bench.job.signals import exit_code, stopped_by
 from contracts.config_errors import one_line
 from contracts.errors import check_choice
 from contracts.job import JobSpec
@@ -136,6 +136,11 @@ def main(cfg: DictConfig) -> float | None:
     if not spec.multirun:  # a single run refuses a bad config at once; a sweep records it and goes on
         refuse_bad_config(cfg)
     record = run_task(cfg, spec)
+    if record.get(F.write_error):  # the measurement is kept (stdout, the fallback dir), but not where it was asked
+        print(f"error: {record[F.write_error]}; record kept in {record.get(F.record_fallback) or 'the stdout line'}",
+              file=sys.stderr)
+        if not spec.multirun and record[F.status] == Status.OK:
+            sys.exit(1)
     if record[F.status] != Status.OK:
         print(f"error: {cfg.task} {record[F.status]}: {record[F.error]} (record: {spec.out_dir})", file=sys.stderr)
         if not spec.multirun:
@@ -161,3 +166,5 @@ def cli() -> None:
 
 if __name__ == "__main__":
     cli()
+    if stopped_by():  # a sweep a stop signal ended, its jobs recorded and its report written: exit as the shell expects
+        sys.exit(exit_code(stopped_by()))

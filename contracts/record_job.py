@@ -85,3 +85,11 @@ class ReportSummary:
     report_parquet: Optional[str] = None
     report_markdown: Optional[str] = None
     report_dashboard: Optional[str] = None
+
+
+@dataclass
+class Storage:
+    """Where the record went when its final write failed (``bench.job.storage``); None when it was written."""
+
+    write_error: Optional[str] = None     # e.g. "ENOSPC (No space left on device) writing <out_dir>/record.json"
+    record_fallback: Optional[str] = None  # where the record was written instead (paths.fallback_dir/<run_id>/)

@@ -38,7 +38,7 @@ def _kill_when_running(proc: Any, root: Path, signum: int) -> dict[str, Any]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("launcher", ["basic", "local_parallel"])
+@pytest.mark.parametrize("launcher", ["sequential", "local_parallel"])
 def test_a_sigkilled_job_is_recorded_killed_and_the_sweep_goes_on_to_its_report(tmp_path: Path, launcher: str) -> None:
     """The issue's reproducer, with the test net: one of four jobs SIGKILLed, with the basic and the joblib launcher."""
     output = tmp_path / "output.txt"

@@ -133,16 +133,17 @@ def test_slurm_signals_interrupt_a_benchmark_with_or_without_isolation(tmp_path:
 @pytest.mark.parametrize("isolate", ["auto", "false"])
 def test_ctrl_c_in_a_sweep_records_every_job_and_still_reports(tmp_path: Path, isolate: str) -> None:
     """The basic launcher runs jobs one after another in one process: the stopped job and the ones after it are
-    recorded ``interrupted``, the sweep returns normally and writes its report."""
+    recorded ``interrupted`` (those not started say so), the sweep writes its report and exits 130 (Ctrl-C)."""
     output = tmp_path / "output.txt"
     proc = start_cli("-m", *ENDLESS_BENCH, f"isolate={isolate}", f"paths.results_dir={tmp_path}", "bench.batch_size=1,2,3",
                      output=output)
     wait_until(lambda: "step 10," in output.read_text(), 180, "the first job's progress", proc)
     os.killpg(proc.pid, signal.SIGINT)
-    assert proc.wait(120) == 0, output.read_text()[-2000:]
+    assert proc.wait(120) == 128 + signal.SIGINT, output.read_text()[-2000:]
     jobs = sorted(records(tmp_path / "multirun"), key=lambda r: r["job_num"])
     assert [(r["status"], r["signal"]) for r in jobs] == [("interrupted", "SIGINT")] * 3
     assert jobs[0]["step_reached"] >= 11 and [r["step_reached"] for r in jobs[1:]] == [0, 0]  # never started
+    assert {r["error"] for r in jobs[1:]} == {"not started: the sweep was stopped by SIGINT before this job began"}
     (summary,) = tmp_path.glob("multirun/*/*/report/summary.csv")
     assert pd.read_csv(summary)["status"].tolist() == ["interrupted"] * 3
 

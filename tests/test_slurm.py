@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -152,3 +153,37 @@ def test_two_task_training_job_writes_one_record(slurm: None, tmp_path: Path) ->
     # two srun tasks, each a rank of Lightning's SLURM environment (not one process spawning another)
     logs = "".join(p.read_text() for p in (sweep / ".submitit").glob("*/*_log.*"))
     assert sorted(set(re.findall(r"GLOBAL_RANK: (\d), MEMBER: \d/2", logs))) == ["0", "1"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stopping_the_submitting_process_cancels_the_array_records_every_job_and_reports(
+        slurm: None, tmp_path: Path, signum: int) -> None:
+    """Ctrl-C or SIGTERM to the shell's `python run.py -m` (not to the jobs): the array is scancelled, the running
+    tasks record ``interrupted``, the task never started is recorded here, the report is written, exit 128 + n."""
+    sweep, log = tmp_path / "sweep", tmp_path / "launcher.log"
+    long = 100000000
+    proc = start_sweep(log, *LAUNCH, "hydra.launcher.array_parallelism=2", *TEST_NET, *TINY_BENCH,
+                       f"bench.steps={long},{long},3", f"paths.results_dir={tmp_path}", f"hydra.sweep.dir={sweep}")
+    try:
+        def both_running() -> bool | None:
+            assert proc.poll() is None, f"the sweep ended early:\n{log.read_text()[-4000:]}"
+            found = [read_json(sweep / f"{n}_benchmark_tiny_test" / "record.json") or {} for n in (0, 1)]
+            return all(r.get("status") == Status.RUNNING for r in found) or None
+
+        wait_for(both_running, 240, "jobs 0 and 1 to run")
+        proc.send_signal(signum)
+        proc.wait(timeout=SWEEP_TIMEOUT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for job_id in slurm_job_ids(sweep).values():
+            subprocess.run(["scancel", job_id], timeout=30)
+    assert proc.returncode == 128 + signum, log.read_text()[-4000:]
+    assert all(sacct_state(j).startswith("CANCELLED") for j in slurm_job_ids(sweep).values())
+    jobs = {r["job_num"]: r for r in records(sweep)}
+    assert {n: r["status"] for n, r in jobs.items()} == {0: Status.INTERRUPTED, 1: Status.INTERRUPTED, 2: Status.INTERRUPTED}
+    assert jobs[0]["signal"] == jobs[1]["signal"] == "SIGTERM"  # what scancel sends the running tasks
+    assert jobs[2]["error"] == f"not started: the sweep was stopped by {signal.Signals(signum).name} before this job began"
+    table = pd.read_csv(sweep / "report" / "summary.csv")
+    assert sorted(table["job_num"]) == [0, 1, 2]

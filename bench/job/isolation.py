@@ -29,8 +29,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from bench.job.lifecycle import TaskFn, interrupted_fields, run_job
 from bench.job.liveness import HEARTBEAT_INTERVAL_S, liveness_fields
-from bench.job.record import RECORD_FILE, new_record, read_record, write_record
+from bench.job.record import RECORD_FILE, new_record, read_record
 from bench.job.signals import ForwardSignals, StopSignal, stopped_by
+from bench.job.storage import fallback_dir, fallback_record, write_final
+from bench.job.tracking import finish_killed_wandb
 from contracts.job import SPEC_FILE, JobSpec
 from contracts.status import Status
 from contracts.record import F
@@ -58,17 +60,17 @@ def _child_env() -> dict[str, str]:
 
 def run_isolated(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
     """Run ``task`` like ``run_job`` does, in a child process; returns the final record, whatever became of the child."""
-    if stopped_by() and spec.multirun:  # the sweep was stopped: run_job records this job without starting it
-        return run_job(cfg, spec, task)
     out_dir = Path(spec.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".job-spec-", dir=out_dir) as spec_dir:
-        _write_spec(Path(spec_dir), cfg, spec, task)
-        with ForwardSignals() as forward:  # installed first: a signal during the start is passed on too
+    with ForwardSignals() as forward:  # installed first: a signal from here on is passed on to the child
+        if stopped_by() and spec.multirun:  # the sweep was stopped: run_job records this job without starting it
+            return run_job(cfg, spec, task)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".job-spec-", dir=out_dir) as spec_dir:
+            _write_spec(Path(spec_dir), cfg, spec, task)
             child = subprocess.Popen([sys.executable, "-m", __name__, spec_dir], env=_child_env())
             forward.attach(child.pid)
             _, wait_status, usage = os.wait4(child.pid, 0)  # retried after each forwarded signal (PEP 475)
-        child.returncode = os.waitstatus_to_exitcode(wait_status)
+    child.returncode = os.waitstatus_to_exitcode(wait_status)
     return _outcome(cfg, spec, child, usage.ru_maxrss / 1024, forward.received)
 
 
@@ -81,6 +83,9 @@ def _outcome(cfg: DictConfig, spec: JobSpec, child: subprocess.Popen, peak_mb: f
         record = None
     if record is not None and record.get(F.status) != Status.RUNNING:
         return record
+    kept = fallback_record(fallback_dir(cfg), record[F.run_id]) if record is not None else None
+    if kept is not None:  # the child's final write failed (a full disk): it kept the record there
+        return read_record(kept)
     # died before its first write: the record it would have written, with its pid
     record = record or {**new_record(cfg, cfg.task, spec), **liveness_fields(HEARTBEAT_INTERVAL_S), F.pid: child.pid}
     code = child.returncode
@@ -92,7 +97,8 @@ def _outcome(cfg: DictConfig, spec: JobSpec, child: subprocess.Popen, peak_mb: f
         hint = " (the kernel's OOM killer, kill -9 or a scheduler's hard kill)" if by == "SIGKILL" else ""
         record.update(status=Status.KILLED, killed_signal=by, exit_code=code, peak_memory_mb=peak_mb,
                       error=f"job process {child.pid} {how}{hint} before writing its record; peak memory {peak_mb:.0f} MB")
-    write_record(record, out_dir)
+    write_final(record, out_dir, fallback_dir(cfg))
+    finish_killed_wandb(cfg, record, out_dir)
     return record
 
 

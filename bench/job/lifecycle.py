@@ -24,6 +24,7 @@ from bench.job.liveness import Heartbeat, heartbeat_interval, liveness_fields
 from bench.job.record import JobContext, new_record, write_record
 from bench.job.signals import StopGuard, StopSignal, stopped_by
 from contracts.job import JobSpec
+from bench.job.storage import STORAGE_ERRNOS, fallback_dir, os_cause, write_final
 from contracts.status import Status
 from bench.job.tracking import finish_wandb, init_wandb
 from contracts.record import F
@@ -33,7 +34,11 @@ TaskFn = Callable[[DictConfig, JobContext], dict[str, Any]]
 ERROR_LOG = "error.log"
 
 
-def interrupted_fields(stop: StopSignal, step: int | None) -> dict[str, Any]:
+def interrupted_fields(stop: StopSignal, step: int | None, started: bool = True) -> dict[str, Any]:
+    """An ``interrupted`` record's part; a job a stopped sweep never started says so (``step_reached`` 0)."""
+    if not started:
+        return {F.status: Status.INTERRUPTED, F.signal: stop.name, F.step_reached: 0,
+                F.error: f"not started: the sweep was stopped by {stop.name} before this job began"}
     at = f" at step {step}" if step is not None else ""
     return {F.status: Status.INTERRUPTED, F.signal: stop.name, F.step_reached: step, F.error: f"stopped by {stop.name}{at}"}
 
@@ -45,6 +50,7 @@ def run_job(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
     record = new_record(cfg, cfg.task, spec)
     ctx = JobContext(out_dir=out_dir, record=record, spec=spec)
     heartbeat: Heartbeat | None = None
+    started = True  # False for a job a stopped sweep records without running it
     with StopGuard() as guard:
         ctx.guard = guard
         try:
@@ -55,7 +61,7 @@ def run_job(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
                 heartbeat.start()
             earlier = stopped_by()
             if earlier and spec.multirun:  # a stop signal ended an earlier job of this process: the sweep stops
-                ctx.step = 0
+                started = False
                 raise StopSignal(signal.Signals[earlier])
             if writer:
                 ctx.wandb_run = init_wandb(cfg, record, out_dir)
@@ -63,7 +69,7 @@ def run_job(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
             record.update(task(cfg, ctx))
             record[F.status] = Status.OK
         except StopSignal as stop:
-            record.update(interrupted_fields(stop, ctx.step))
+            record.update(interrupted_fields(stop, ctx.step, started))
         except KeyboardInterrupt:  # SIGINT outside the main thread, where no handler can be installed
             record.update(interrupted_fields(StopSignal(signal.SIGINT), ctx.step))
         except TaskFailure as exc:
@@ -72,6 +78,8 @@ def run_job(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
             bad_option = config_error_from(exc)
             if bad_option is not None:
                 record.update(status=Status.ERROR, error=str(bad_option))
+            elif isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # the disk, not the task: name the errno
+                record.update(status=Status.ERROR, error=f"{os_cause(exc)}: {exc.filename or out_dir}")
             else:  # a bug or an unexpected failure: one line in the record, the traceback beside it
                 record.update(status=Status.ERROR, error=f"{type(exc).__name__}: {exc}".splitlines()[0])
                 if writer:
@@ -82,6 +90,6 @@ def run_job(cfg: DictConfig, spec: JobSpec, task: TaskFn) -> dict[str, Any]:
             if heartbeat is not None:
                 heartbeat.stop()
             if writer:
-                write_record(record, out_dir)
+                write_final(record, out_dir, fallback_dir(cfg))  # a failed write keeps the record (stdout, fallback dir)
                 finish_wandb(ctx.wandb_run, record)
     return record

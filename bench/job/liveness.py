@@ -6,6 +6,7 @@ call it ``dead`` instead.
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -19,6 +20,7 @@ from omegaconf import DictConfig
 from contracts.errors import ConfigError
 from contracts.record import F, Liveness
 
+log = logging.getLogger(__name__)
 HEARTBEAT_INTERVAL_S = 30.0
 
 
@@ -49,10 +51,17 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name="record-heartbeat", daemon=True)
 
     def _run(self) -> None:
+        failing = False
         while not self._stop.wait(self.interval):
             self.record[F.heartbeat_at] = time.time()
-            # a copy: the task may add fields meanwhile (dict.copy is atomic under the GIL, iterating is not)
-            self.write(self.record.copy())
+            try:
+                # a copy: the task may add fields meanwhile (dict.copy is atomic under the GIL, iterating is not)
+                self.write(self.record.copy())
+                failing = False
+            except OSError as exc:  # e.g. a full disk: the job goes on (its final write keeps the record elsewhere)
+                if not failing:
+                    log.warning("heartbeat: the record could not be rewritten: %s", exc)
+                failing = True
 
     def start(self) -> None:
         self._thread.start()

@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -116,11 +115,16 @@ def serialise(record: dict[str, Any], path: str | Path) -> str:
 
 
 def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
-    """Write ``record.json`` atomically: a reader sees the old file or the new one, never half of one."""
+    """Write ``record.json`` atomically: a reader sees the old file or the new one, never half of one.
+
+    Its mode follows the umask (0644 under 022, 0664 under 002), as every other file of a run does, so a
+    cluster group reads each other's results (``tempfile.mkstemp`` would make it 0600).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / RECORD_FILE
-    fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".json", dir=out_dir)
+    tmp = out_dir / f".record-{uuid.uuid4().hex}.json"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(serialise(record, path))
@@ -128,7 +132,7 @@ def write_record(record: dict[str, Any], out_dir: str | Path) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

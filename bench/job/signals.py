@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -43,7 +44,8 @@ def exit_code(signal_name: str) -> int:
     return 128 + signal.Signals[signal_name].value
 
 
-def _note(signum: int) -> None:
+def note_stop(signum: int) -> None:
+    """Remember the first stop signal of this process (``stopped_by``): a sweep starts no job after it."""
     global _stopped_by
     _stopped_by = _stopped_by or signal.Signals(signum).name
 
@@ -83,7 +85,7 @@ class StopGuard(_Handlers):
         self._timer: threading.Timer | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        _note(signum)
+        note_stop(signum)
         if self._finishing:
             self.pending = self.pending or StopSignal(signum)
             return
@@ -138,29 +140,39 @@ class StopGuard(_Handlers):
 
 
 class ForwardSignals(_Handlers):
-    """The parent of an isolated job: pass every stop signal on to the child, which stops cleanly by itself.
+    """A process whose work runs in other processes: pass every stop signal on; the work stops cleanly by itself.
 
-    Installed before the child starts (so no signal is lost in between); ``attach`` names the child.
+    The parent of an isolated job forwards to its child (``attach`` names it); a sweep's launcher passes it on
+    its own way (``forward``: to its joblib workers, ``scancel`` of a SLURM array). Installed before the work
+    starts, so no signal is lost in between; ``received`` is the first one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, forward: Callable[[int], None] | None = None) -> None:
         super().__init__()
         self.pid: int | None = None
+        self.forward = forward
         self.received: StopSignal | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        _note(signum)
+        note_stop(signum)
         self.received = self.received or StopSignal(signum)
         self._forward(signum)
 
     def _forward(self, signum: int) -> None:
-        if self.pid is not None:
-            try:
-                os.kill(self.pid, signum)
-            except ProcessLookupError:
-                pass  # the child has just ended
+        if self.forward is not None:
+            self.forward(signum)
+        elif self.pid is not None:
+            kill_quietly(self.pid, signum)
 
     def attach(self, pid: int) -> None:
         self.pid = pid
         if self.received is not None:  # arrived while the child was being started
             self._forward(self.received.signum)
+
+
+def kill_quietly(pid: int, signum: int) -> None:
+    """``os.kill``, for a process that may have just ended."""
+    try:
+        os.kill(pid, signum)
+    except ProcessLookupError:
+        pass

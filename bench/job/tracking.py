@@ -1,6 +1,7 @@
 """The job's W&B run: offline by default, one run per job, closed with the record in its summary."""
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,10 @@ from bench.job.record import summary_fields
 from contracts.status import Status
 from contracts.record import F
 
+log = logging.getLogger(__name__)
 
-def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> Any:
+
+def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path, resume: bool = False) -> Any:
     """Open this job's W&B run: offline unless ``logger.mode=online``; ``logger=none`` opens none.
 
     Offline runs never touch the network (``wandb sync <run dir>`` uploads them later). Each job gets
@@ -39,6 +42,7 @@ def init_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> 
         dir=str(wandb_dir),
         config=record[F.config],
         mode=mode,
+        resume="allow" if resume else None,
         reinit="finish_previous",
         settings=wandb.Settings(silent=True, console="off", x_disable_stats=True, disable_git=True),
     )
@@ -55,3 +59,17 @@ def finish_wandb(run: Any, record: dict[str, Any]) -> None:
     columns = sorted(fields)
     run.log({"record": wandb.Table(columns=columns, data=[[fields[c] for c in columns]])})
     run.finish(exit_code=0 if record[F.status] == Status.OK else 1)
+
+
+def finish_killed_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> None:
+    """A job that died before closing its W&B run (SIGKILL, a segfault) left it open: reopen it (same id) and close
+    it with the record its parent wrote (``killed``).
+
+    Offline, the reopened run is a second ``offline-run-*-<run_id>`` dir beside the first; ``wandb sync`` of both
+    uploads one run, ended ``failed`` with ``status: killed`` in its summary. A W&B failure here never costs the
+    record, which is written before.
+    """
+    try:
+        finish_wandb(init_wandb(cfg, record, out_dir, resume=True), record)
+    except Exception as exc:  # noqa: BLE001 - the record is what matters; W&B is its mirror
+        log.warning("the killed job's W&B run could not be closed: %s", exc)

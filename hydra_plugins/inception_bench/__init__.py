@@ -1,0 +1,1 @@
+"""inception-bench's Hydra launchers: Hydra's own, with a sweep that stops like a single job (``bench.job.sweep``)."""
