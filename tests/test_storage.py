@@ -18,6 +18,7 @@ import pytest
 
 from bench.job.lifecycle import run_job
 from bench.report.records import build_report
+from contracts.job import JobSpec
 from helpers import TEST_NET, TINY_BENCH, killed_on_exit, read_if_written, records, run_cli, start_cli, wait_until
 
 IN_CI = os.environ.get("CI", "").lower() in ("true", "1", "yes")
@@ -149,7 +150,7 @@ def test_records_and_run_dirs_follow_the_umask(compose_cfg: Callable[..., Any], 
     saved = os.umask(umask)
     try:
         out = tmp_path / "run"
-        run_job(compose_cfg("task=benchmark", "logger=none", "heartbeat_interval_s=0.05"), out, lambda cfg, ctx: {"ok": True})
+        run_job(compose_cfg("task=benchmark", "logger=none", "heartbeat_interval_s=0.05"), JobSpec.for_dir(out), lambda cfg, ctx: {"ok": True})
     finally:
         os.umask(saved)
     assert stat.S_IMODE((out / "record.json").stat().st_mode) == file_mode
@@ -196,7 +197,7 @@ def test_another_users_report_reads_the_records(compose_cfg: Callable[..., Any])
     saved = os.umask(0o022)
     try:
         for n in range(2):
-            run_job(compose_cfg("task=benchmark", "logger=none"), shared / f"run{n}", lambda cfg, ctx: {"mean_s": 0.01})
+            run_job(compose_cfg("task=benchmark", "logger=none"), JobSpec.for_dir(shared / f"run{n}"), lambda cfg, ctx: {"mean_s": 0.01})
 
         def report() -> str:
             found = build_report([shared])
