@@ -23,7 +23,7 @@ from contracts.errors import TaskFailure, config_error_from
 from bench.job.liveness import Heartbeat, heartbeat_interval, liveness_fields
 from bench.job.record import JobContext, is_multirun, new_record, write_record
 from bench.job.signals import StopGuard, StopSignal, stopped_by
-from bench.job.storage import fallback_dir, write_final
+from bench.job.storage import STORAGE_ERRNOS, fallback_dir, os_cause, write_final
 from contracts.status import Status
 from bench.job.tracking import finish_wandb, init_wandb
 
@@ -75,6 +75,8 @@ def run_job(cfg: DictConfig, out_dir: str | Path, task: TaskFn) -> dict[str, Any
             bad_option = config_error_from(exc)
             if bad_option is not None:
                 record.update(status=Status.ERROR, error=str(bad_option))
+            elif isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS:  # the disk, not the task: name the errno
+                record.update(status=Status.ERROR, error=f"{os_cause(exc)}: {exc.filename or out_dir}")
             else:  # a bug or an unexpected failure: one line in the record, the traceback beside it
                 record.update(status=Status.ERROR, error=f"{type(exc).__name__}: {exc}".splitlines()[0])
                 if writer:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 ON_EXISTING = ("refuse", "new")
 MIN_FREE_BYTES = 1 << 20  # a run writes its record, its .hydra/ config and its log: refuse to start with less free
 PROBE_BYTES = 64 << 10
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})  # the disk failed, not the task
 
 
 @dataclass
