@@ -61,7 +61,8 @@ def finish_wandb(run: Any, record: dict[str, Any]) -> None:
 
 
 def finish_killed_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | Path) -> None:
-    """A job killed without a word left its W&B run open: reopen it (same id) and close it with the parent's record.
+    """A job that died before closing its W&B run (SIGKILL, a segfault) left it open: reopen it (same id) and close
+    it with the record its parent wrote (``killed``).
 
     Offline, the reopened run is a second ``offline-run-*-<run_id>`` dir beside the first; ``wandb sync`` of both
     uploads one run, ended ``failed`` with ``status: killed`` in its summary. A W&B failure here never costs the
