@@ -1,4 +1,4 @@
-"""inception-bench entry point: ``python run.py [task=benchmark|train|eval|report] model=... [-m sweeps]``.
+"""inception-bench entry point: ``python run.py [task=benchmark|train|eval|report|compare] model=... [-m sweeps]``.
 
 The one place that knows every task: each maps to a function of its package, run inside the job
 life cycle (``bench.job.lifecycle``) that writes the record, in a child process of its own for the
@@ -22,10 +22,12 @@ from bench.job.lifecycle import TaskFn, run_job
 from bench.job.record import JobContext, is_multirun
 from bench.job.signals import exit_code
 from contracts.status import Status
+from bench.report.compare import run_compare
 from bench.report.task import run_report
 from bench.training.task import run_eval, run_train
 
 TASKS: dict[str, TaskFn] = {"benchmark": run_benchmark, "train": run_train, "eval": run_eval, "report": run_report}
+TASKS["compare"] = run_compare  # two sets of records: ratios with intervals, verdicts, a regression gate
 # isolate=auto runs these in a child process when run from the command line: a benchmark sweep is where jobs meet
 # the OOM killer; called from Python (tests, a notebook) they run in-process, where a debugger or a patch reaches them
 ISOLATED = {"benchmark"}

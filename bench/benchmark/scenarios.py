@@ -30,6 +30,8 @@ SCENARIO_FIELDS = (
     "latency_p50_s", "latency_p90_s", "latency_p99_s", "latency_p999_s", "latency_mean_s", "latency_std_s",
     "queries", "qps_offered", "qps_achieved", "slo_s", "slo_met", "max_qps_at_slo", "qps_probes",
     "batch_size_max_fit", "batch_size_best", "batch_sizes_tried",
+    # bench.repeats: one entry per repeat (a compare resamples repeats as well as steps within them)
+    "repeat_queries", "repeat_latency_p99_s", "repeat_block_times_s", "repeat_images_per_s", "repeat_max_qps_at_slo",
 )
 
 
@@ -106,12 +108,16 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
         serve(1)
     meter = EnergyMeter(work.device)
     latencies: list[float] = []
+    per_repeat: list[list[float]] = []
     with meter.window():
         start = time.perf_counter()
-        while len(latencies) < bench.min_queries or time.perf_counter() - start < bench.min_duration_s:
-            sent = time.perf_counter()
-            serve(1)
-            latencies.append(time.perf_counter() - sent)
+        for _ in range(bench.repeats):  # each repeat reaches both bounds on its own
+            begin, began = len(latencies), time.perf_counter()
+            while len(latencies) - begin < bench.min_queries or time.perf_counter() - began < bench.min_duration_s:
+                sent = time.perf_counter()
+                serve(1)
+                latencies.append(time.perf_counter() - sent)
+            per_repeat.append(latencies[begin:])
         elapsed = time.perf_counter() - start
     figures = latency_figures(latencies, what="single-stream latency")
     print(f"single_stream: {len(latencies)} queries in {elapsed:.1f} s, {latency_line(figures)}, "
@@ -119,20 +125,26 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
     return {**figures, "duration_s": elapsed, "qps_achieved": len(latencies) / elapsed,
             "images_per_s": len(latencies) / elapsed,
             "mean_s": figures["latency_mean_s"], "std_s": figures["latency_std_s"], "step_times_s": latencies,
+            "repeat_queries": [len(r) for r in per_repeat],
+            "repeat_latency_p99_s": [latency_figures(r, what="one repeat")["latency_p99_s"] for r in per_repeat],
             **meter.figures(len(latencies))}
 
 
-def measure_offline(work: Workload, bench: DictConfig, batch: int) -> dict[str, Any]:
-    """img/s of one batch size from ``blocks`` blocks of ``block_steps`` steps, one sync per block."""
+def measure_offline(work: Workload, bench: DictConfig, batch: int, repeats: int = 1) -> dict[str, Any]:
+    """img/s of one batch size from ``blocks`` blocks of ``block_steps`` steps, one sync per block (``repeats``
+    times, each after its own burn-in; the figures pool every block, the per-repeat lists keep each one's)."""
     meter = EnergyMeter(work.device)
-    blocks = time_blocks(work.step(batch), work.device, bench.blocks, bench.block_steps, bench.burn_in,
-                         window=meter.window())
+    step = work.step(batch)
+    per_repeat = [time_blocks(step, work.device, bench.blocks, bench.block_steps, bench.burn_in, window=meter.window())
+                  for _ in range(repeats)]
+    blocks = [t for times in per_repeat for t in times]
     per_block = np.asarray([batch * bench.block_steps / t for t in blocks])
     per_step = np.asarray(blocks) / bench.block_steps
-    images = batch * bench.block_steps * bench.blocks
+    images = batch * bench.block_steps * bench.blocks * repeats
     figures = {"images_per_s": images / sum(blocks), "images_per_s_std": float(per_block.std(ddof=0)),
                "mean_s": float(per_step.mean()), "std_s": float(per_step.std(ddof=0)),
-               "block_times_s": blocks, **meter.figures(images)}
+               "block_times_s": blocks, "repeat_block_times_s": per_repeat,
+               "repeat_images_per_s": [images / repeats / sum(times) for times in per_repeat], **meter.figures(images)}
     print(f"offline batch {batch}: {figures['images_per_s']:.1f} +/- {figures['images_per_s_std']:.1f} img/s "
           f"across {bench.blocks} blocks of {bench.block_steps} steps ({figures['mean_s']:.4f} s / step)")
     return figures
@@ -147,7 +159,7 @@ def run_offline(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
             if not probe.fits:
                 raise TaskFailure(Status.OOM, f"batch size {bench.batch_size} does not fit within bench.max_memory_gb="
                                               f"{bench.max_memory_gb} ({probe.reason}); a given batch is never changed")
-        return measure_offline(work, bench, bench.batch_size)
+        return measure_offline(work, bench, bench.batch_size, bench.repeats)
     max_fit, probes = batch_search.find_max_batch(batch_search.probe_for(work, limit), bench.max_batch_size)
     if max_fit is None:
         raise TaskFailure(Status.OOM, f"batch size auto: not even batch 1 fits ({probes[0].reason})")
@@ -157,7 +169,8 @@ def run_offline(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
     best = max(tried, key=lambda b: tried[b]["images_per_s"])
     print(f"offline: batch {max_fit} is the largest that fits; the best is batch {best} at "
           f"{tried[best]['images_per_s']:.1f} img/s")
-    return {**tried[best], "batch_size": best, "batch_size_max_fit": max_fit, "batch_size_best": best,
+    final = measure_offline(work, bench, best, bench.repeats) if bench.repeats > 1 else tried[best]
+    return {**final, "batch_size": best, "batch_size_max_fit": max_fit, "batch_size_best": best,
             "batch_sizes_tried": [{"batch_size": b, "images_per_s": f["images_per_s"]} for b, f in tried.items()]}
 
 
@@ -177,7 +190,9 @@ def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
             figures = server.run_at(serve, qps, queries, seed, bench.max_batch, max_wait_s, slo_s)
         return {**figures, **meter.figures(queries)}
 
-    if bench.search_qps:
+    def once() -> dict[str, Any]:
+        if not bench.search_qps:
+            return {**probe(bench.target_qps), "max_qps_at_slo": None, "qps_probes": None}
         qps_max = bench.qps_max or capacity_qps(serve, bench.max_batch)
         qps_min = bench.qps_min or qps_max / 4
         if qps_min >= qps_max:  # a given qps_min at or above the measured capacity: search above it
@@ -185,9 +200,14 @@ def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
                      qps_min, qps_max, 2 * qps_min)
             qps_max = 2 * qps_min
         print(f"server: searching offered QPS in [{qps_min:.2f}, {qps_max:.2f}] for a p99 within {slo_s:.4f} s")
-        figures = server.search_qps(probe, qps_min, qps_max, bench.search_steps)
-    else:
-        figures = {**probe(bench.target_qps), "max_qps_at_slo": None, "qps_probes": None}
+        return server.search_qps(probe, qps_min, qps_max, bench.search_steps)
+
+    runs = [once() for _ in range(bench.repeats)]
+    # the record's figures are one whole repeat's: the median one (by max QPS at the SLO, else by p99)
+    key = "max_qps_at_slo" if bench.search_qps else "latency_p99_s"
+    figures = sorted(runs, key=lambda f: -1.0 if f[key] is None else f[key])[(len(runs) - 1) // 2]
+    figures.update(repeat_max_qps_at_slo=[f["max_qps_at_slo"] for f in runs],
+                   repeat_latency_p99_s=[f["latency_p99_s"] for f in runs])
     return {**figures, "images_per_s": figures["qps_achieved"], "batch_size": bench.max_batch}
 
 
