@@ -120,10 +120,9 @@ def split_by(report: Report, by: str, baseline_value: str | None) -> tuple[pd.Da
     records = report.records
     if by in records and records[by].notna().any():
         values = records[by].map(_text)
-    elif "." in by:
-        values = pd.Series([_text(_config_value(p, by)) for p in records["record_path"]], index=records.index)
-    else:
-        values = pd.Series(None, index=records.index, dtype=object)
+    else:  # not a record field: a config key, as the record's stored config holds it (seed, bench.threads)
+        values = pd.Series([_text(_config_value(p, by)) for p in records["record_path"]], index=records.index,
+                           dtype=object)
     if values.isna().all():
         raise ConfigError(f"compare.by={by}: no record has that field (e.g. {BY_EXAMPLES})")
     found = sorted(values.dropna().unique())
