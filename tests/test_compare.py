@@ -3,6 +3,8 @@ the outputs, and records of real tiny runs (per-repeat results in every scenario
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ from bench.report.compare import compare, options
 from contracts.status import Status
 from helpers import TEST_NET, run_cli, write_fake
 
+CHROMIUM = Path("/usr/bin/chromium")
 TINY = (*TEST_NET, "bench.input_size=16", "bench.burn_in=1", "bench.threads=1", "bench.log_every=0")
 
 
@@ -200,3 +203,60 @@ def test_real_tiny_runs_compare_end_to_end_with_the_dashboard_view(compose_cfg, 
     assert (record["compare_baseline"], record["compare_candidate"], record["n_pairs"]) == ("contiguous", "channels_last", 1)
     page = Path(record["compare_dashboard"]).read_text()
     assert 'data-view="compare"' in page and page.count("<script>") == 2   # plotly inlined once, the page's script
+
+
+# -------------------------------------------------------------------------------------------- browser
+@pytest.fixture(scope="module")
+def compare_page(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """The compare job's dashboard, opened in Debian's Chromium: three pairs of three verdicts."""
+    if not CHROMIUM.exists():  # as the report's browser tests: skipped here, never in CI
+        (pytest.fail if os.environ.get("CI") == "true" else pytest.skip)(f"{CHROMIUM} not installed")
+    from hydra import compose, initialize_config_dir
+    from playwright.sync_api import sync_playwright
+
+    from helpers import CONF_DIR
+    from run import run_task
+
+    root = tmp_path_factory.mktemp("cmp")
+    for side, speeds in (("a", (1.0, 1.0, 1.0)), ("b", (1.5, 0.6, 1.0))):
+        for model, speed in zip(("googlenet", "inception_v3", "xception"), speeds):
+            write_runs(root, f"{side}/{model}", speed, model=model, git_commit=side, seed=ord(side) + len(model),
+                       noisy=model == "xception" and side == "b")
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["task=compare", "compare.by=git_commit", f"compare.dirs=[{root}]",
+                                           "logger=none"])
+    record = run_task(cfg, root / "job")
+    assert record["status"] == Status.OK, record["error"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(Path(record["compare_dashboard"]).as_uri(), wait_until="load")
+        page.wait_for_selector('section[data-view="compare"] .plot .main-svg')
+        yield page, record
+        assert errors == []
+        browser.close()
+
+
+def test_the_compare_view_shows_each_ratio_coloured_by_verdict_and_hover_names_both_runs(compare_page) -> None:
+    page, record = compare_page
+    section = page.locator('section[data-view="compare"]')
+    assert page.locator("section").first.get_attribute("data-view") == "compare"   # first on the page
+    plot = section.locator(".js-plotly-plot")
+    traces = plot.evaluate("el => el.data.map(t => [t.name, t.marker.color, t.x.length, t.error_x.array.length])")
+    assert sorted(traces) == [["faster", "#2a9d55", 1, 1], ["noisy", "#e0a81e", 1, 1], ["slower", "#d62728", 1, 1]]
+    order = plot.evaluate("el => el.layout.yaxis.categoryarray")
+    assert order == ["model=inception_v3", "model=xception", "model=googlenet"]   # sorted by ratio, slowest first
+    point = plot.locator(".scatterlayer .trace").filter(has=page.locator(".point")).first.locator(".point").first
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    tip = page.locator(".hoverlayer .hovertext").first
+    tip.wait_for()
+    text = tip.text_content()
+    table = pd.read_csv(record["compare_csv"])
+    row = table[table["setting"].map(lambda s: s in text)].iloc[0]
+    assert row["baseline_runs"].split()[0] in text and row["candidate_runs"].split()[0] in text
+    assert "a:" in text and "b:" in text and "ratio" in text
+    verdicts = section.locator("table td[class^=verdict-]").all_text_contents()
+    assert sorted(verdicts) == ["faster", "noisy", "slower"]

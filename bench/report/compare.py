@@ -126,7 +126,10 @@ def judge(pair: Pair, opts: dict[str, Any]) -> None:
     if iv.too_few:
         pair.notes.append("too few repeats: one run on a side cannot tell run-to-run noise from the difference; "
                           "run >= 2 per side (bench.repeats or more jobs)")
-    elif pair.call == cs.INCONCLUSIVE:
+    elif min(len(base), len(cand)) == 1:
+        pair.notes.append("one record on a side: its repeats ran back to back, so a change of load between jobs "
+                          "is not sampled; interleave several jobs per side")
+    if not iv.too_few and pair.call == cs.INCONCLUSIVE:
         need = cs.repeats_needed(iv, opts["threshold"], opts["confidence"])
         have = max(iv.n_baseline, iv.n_candidate)
         pair.notes.append(f"too wide: about {need - have} more runs per side would decide it" if need else

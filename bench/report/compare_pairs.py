@@ -148,11 +148,17 @@ def _label(dirs: list[str]) -> str:
     return ", ".join(Path(d).name or str(d) for d in dirs)
 
 
+def _without_compares(report: Report) -> Report:
+    """Compare jobs hold no figures (and this one is running under the dirs it reads)."""
+    report.records = report.records[report.records["task"] != "compare"].reset_index(drop=True)
+    return report
+
+
 def load_sides(opts: dict[str, Any]) -> tuple[Report, pd.DataFrame, pd.DataFrame, str, str, list[str]]:
     if opts["by"]:
-        report = build_report(opts["dirs"])
+        report = _without_compares(build_report(opts["dirs"]))
         return (report, *split_by(report, opts["by"], opts["baseline_value"]))
-    base, cand = build_report(opts["baseline"]), build_report(opts["candidate"])
+    base, cand = _without_compares(build_report(opts["baseline"])), _without_compares(build_report(opts["candidate"]))
     both = pd.concat([base.records.assign(_side="baseline"), cand.records.assign(_side="candidate")],
                      ignore_index=True)
     report = Report(both.drop(columns="_side"), base.skipped + cand.skipped)
@@ -188,7 +194,7 @@ def pair_records(baseline: pd.DataFrame, candidate: pd.DataFrame, keys: list[str
 
     base, cand = groups(baseline), groups(candidate)
     pairs = [Pair(dict(zip(keys, k)), base[k], cand[k]) for k in sorted(base.keys() & cand.keys())]
-    unpaired = [f"{side} only: {setting_text(dict(zip(keys, k)))} ({len(g[k])} records)"
+    unpaired = [f"{side} only: {setting_text(dict(zip(keys, k)))} ({len(g[k])} record{'s' * (len(g[k]) != 1)})"
                 for side, g, other in (("baseline", base, cand), ("candidate", cand, base))
                 for k in sorted(g.keys() - other.keys())]
     return pairs, unpaired

@@ -71,7 +71,8 @@ def suite_text(result: Comparison) -> list[str]:
         scores = ", ".join(f"{label} {line[f'{side}_score']:.4g} img/s [{line[f'{side}_low']:.4g}, "
                            f"{line[f'{side}_high']:.4g}]"
                            for side, label in (("baseline", result.baseline_label), ("candidate", result.candidate_label)))
-        lines.append(f"suite score at {line['setting'] or 'the one setting'}, geomean over {line['models']} models: "
+        where = "the common setting" if line["setting"] == setting_text(common_keys(result)) else line["setting"]
+        lines.append(f"suite score at {where}, geomean over {line['models']} models: "
                      f"{scores}; ratio {ratio}")
     return lines
 
@@ -92,7 +93,7 @@ def header_lines(result: Comparison) -> list[str]:
 
 def render_markdown(result: Comparison, table: pd.DataFrame) -> str:
     shown = table.assign(ratio=[_interval(r, lo, hi) for r, lo, hi in zip(table["ratio"], table["low"], table["high"])])
-    shown = shown.drop(columns=["low", "high"])
+    shown = shown.drop(columns=["low", "high", "baseline_runs", "candidate_runs"])  # the CSV and the dashboard keep them
     parts = [f"# Compare: {result.candidate_label} vs {result.baseline_label}\n",
              "".join(f"- {line}\n" for line in header_lines(result)),
              "## Suite\n", "".join(f"- {line}\n" for line in suite_text(result)) or "_no pair has an interval_\n",
