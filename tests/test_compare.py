@@ -122,7 +122,7 @@ def test_efficiency_per_watt_and_per_price(compose_cfg, tmp_path) -> None:
     write_runs(tmp_path / "a", "gn", 1.0, model="googlenet", device_name="GPU A", power_w=100.0)
     write_runs(tmp_path / "b", "gn", 2.0, model="googlenet", device_name="GPU B", power_w=400.0)
     result = compare(opts(compose_cfg, f"compare.baseline={tmp_path / 'a'}", f"compare.candidate={tmp_path / 'b'}",
-                          "+compare.price_per_hour={GPU A: 1.0, GPU B: 4.0}"))
+                          "compare.price_per_hour={GPU A: 1.0, GPU B: 4.0}"))
     extra = result.pairs[0].extra
     assert extra["candidate_img_s_per_w"] / extra["baseline_img_s_per_w"] == pytest.approx(0.5, rel=0.1)
     assert extra["baseline_images_per_price"] == pytest.approx(extra["baseline_value"] * 3600, rel=0.05)
