@@ -1,4 +1,4 @@
-"""inception-bench entry point: ``python run.py [task=benchmark|train|eval|report] model=... [-m sweeps]``.
+"""inception-bench entry point: ``python run.py [task=benchmark|train|eval|report|compare] model=... [-m sweeps]``.
 
 The one place that knows every task: each maps to a function of its package, run inside the job
 life cycle (``bench.job.lifecycle``) that writes the record, in a child process of its own for the
@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 
 # "module:function", imported when a job runs: torch and Lightning load only after the config has passed
 TASKS: dict[str, str] = {"benchmark": "bench.benchmark.task:run_benchmark", "train": "bench.training.task:run_train",
-                         "eval": "bench.training.task:run_eval", "report": "bench.report.task:run_report"}
+                         "eval": "bench.training.task:run_eval", "report": "bench.report.task:run_report",
+                         # two sets of records: ratios with intervals, verdicts, a regression gate
+                         "compare": "bench.report.compare:run_compare"}
 # isolate=auto runs these in a child process when run from the command line: a benchmark sweep is where jobs meet
 # the OOM killer; called from Python (tests, a notebook) they run in-process, where a debugger or a patch reaches them
 ISOLATED = {"benchmark"}

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from contracts.record_bench import (Backend, BenchSetup, Compile, Cost, Energy, GpuNeighbours, GpuSampling, GpuState,
-                                    Latency, Loader, Machine, Memory, Offline, Profile, Server, StepClocks, Timing)
+                                    Latency, Loader, Machine, Memory, Offline, Profile, Repeats, Server, StepClocks,
+                                    Timing)
 from contracts.record_fields import VIEW
 from contracts.record_job import Environment, Identity, Interruption, Liveness, ReportSummary, Storage
 from contracts.record_train import Ablation, TimeToAccuracy, Training
@@ -32,7 +33,7 @@ SCHEMA_VERSION = 2
 
 
 AREAS: tuple[type, ...] = (Identity, Liveness, Interruption, Storage, Environment, BenchSetup, Timing, StepClocks, Compile,
-                           Backend, Latency, Server, Offline, Cost, Memory, Machine, GpuState, GpuSampling,
+                           Backend, Latency, Server, Offline, Repeats, Cost, Memory, Machine, GpuState, GpuSampling,
                            GpuNeighbours, Energy, Loader, Profile, Training, TimeToAccuracy, Ablation,
                            ReportSummary)
 

@@ -207,3 +207,15 @@ class GpuNeighbours:
     """The record's view of the GPU's other users at the job's start."""
 
     gpu_foreign_processes: Optional[list[dict[str, Any]]] = None  # {"pid", "used_memory_mb"} each; None: not knowable
+
+
+@dataclass
+class Repeats:
+    """``bench.repeats`` kept per repeat by the latency and offline scenarios (tf_book's are ``Timing.repeat_*``):
+    what the compare task resamples, so run-to-run noise counts in its intervals."""
+
+    repeat_queries: Optional[list[int]] = None                     # single_stream: queries of each repeat
+    repeat_latency_p99_s: Optional[list[Optional[float]]] = None   # single_stream, server: each repeat's p99
+    repeat_block_times_s: Optional[list[list[float]]] = None       # offline: each repeat's block times
+    repeat_images_per_s: Optional[list[float]] = None              # offline: each repeat's img/s
+    repeat_max_qps_at_slo: Optional[list[Optional[float]]] = None  # server search: each repeat's max QPS at the SLO

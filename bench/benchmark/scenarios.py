@@ -25,10 +25,10 @@ from bench.benchmark.timing import book_line, step_clocks, summarize, time_block
 from bench.benchmark.workload import Workload
 from contracts.errors import TaskFailure
 from contracts.status import Status
-from contracts.record import F, Latency, Offline, Server, names
+from contracts.record import F, Latency, Offline, Repeats, Server, names
 
 log = logging.getLogger(__name__)
-SCENARIO_FIELDS = names(Latency, Server, Offline)  # the latency scenarios' figures: null in a tf_book record
+SCENARIO_FIELDS = names(Latency, Server, Offline, Repeats)  # null in a tf_book record (Repeats: tf_book's are Timing's)
 
 
 def run_tf_book(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
@@ -63,12 +63,16 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
         serve(1)
     meter = EnergyMeter(work.device)
     latencies: list[float] = []
+    per_repeat: list[list[float]] = []
     with meter.window():
         start = time.perf_counter()
-        while len(latencies) < run.min_queries or time.perf_counter() - start < run.min_duration_s:
-            sent = time.perf_counter()
-            serve(1)
-            latencies.append(time.perf_counter() - sent)
+        for _ in range(bench.repeats):  # each repeat reaches both bounds on its own
+            begin, began = len(latencies), time.perf_counter()
+            while len(latencies) - begin < run.min_queries or time.perf_counter() - began < run.min_duration_s:
+                sent = time.perf_counter()
+                serve(1)
+                latencies.append(time.perf_counter() - sent)
+            per_repeat.append(latencies[begin:])
         elapsed = time.perf_counter() - start
     figures = latency_figures(latencies, what="single-stream latency")
     print(f"single_stream: {len(latencies)} queries in {elapsed:.1f} s, {latency_line(figures)}, "
@@ -76,21 +80,27 @@ def run_single_stream(work: Workload, bench: DictConfig, seed: int) -> dict[str,
     return {**figures, F.duration_s: elapsed, F.qps_achieved: len(latencies) / elapsed,
             F.images_per_s: len(latencies) / elapsed,
             F.mean_s: figures[F.latency_mean_s], F.std_s: figures[F.latency_std_s], F.step_times_s: latencies,
+            F.repeat_queries: [len(r) for r in per_repeat],
+            F.repeat_latency_p99_s: [latency_figures(r, what="one repeat")[F.latency_p99_s] for r in per_repeat],
             **meter.figures(len(latencies))}
 
 
-def measure_offline(work: Workload, bench: DictConfig, batch: int) -> dict[str, Any]:
-    """img/s of one batch size from ``bench.offline.blocks`` blocks of ``block_steps`` steps, one sync per block."""
+def measure_offline(work: Workload, bench: DictConfig, batch: int, repeats: int = 1) -> dict[str, Any]:
+    """img/s of one batch size from ``bench.offline.blocks`` blocks of ``block_steps`` steps, one sync per block
+    (``repeats`` times, each after its own burn-in; the figures pool every block, the per-repeat lists keep each one's)."""
     offline = bench.offline
     meter = EnergyMeter(work.device)
-    blocks = time_blocks(work.step(batch), work.device, offline.blocks, offline.block_steps, bench.burn_in,
-                         window=meter.window())
+    step = work.step(batch)
+    per_repeat = [time_blocks(step, work.device, offline.blocks, offline.block_steps, bench.burn_in,
+                              window=meter.window()) for _ in range(repeats)]
+    blocks = [t for times in per_repeat for t in times]
     per_block = np.asarray([batch * offline.block_steps / t for t in blocks])
     per_step = np.asarray(blocks) / offline.block_steps
-    images = batch * offline.block_steps * offline.blocks
+    images = batch * offline.block_steps * offline.blocks * repeats
     figures = {F.images_per_s: images / sum(blocks), F.images_per_s_std: float(per_block.std(ddof=0)),
                F.mean_s: float(per_step.mean()), F.std_s: float(per_step.std(ddof=0)),
-               F.block_times_s: blocks, **meter.figures(images)}
+               F.block_times_s: blocks, F.repeat_block_times_s: per_repeat,
+               F.repeat_images_per_s: [images / repeats / sum(times) for times in per_repeat], **meter.figures(images)}
     print(f"offline batch {batch}: {figures[F.images_per_s]:.1f} +/- {figures[F.images_per_s_std]:.1f} img/s "
           f"across {offline.blocks} blocks of {offline.block_steps} steps ({figures[F.mean_s]:.4f} s / step)")
     return figures
@@ -107,7 +117,7 @@ def run_offline(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
                 raise TaskFailure(Status.OOM, f"batch size {bench.batch_size} does not fit within bench.offline."
                                               f"max_memory_gb={offline.max_memory_gb} ({probe.reason}); "
                                               "a given batch is never changed")
-        return measure_offline(work, bench, bench.batch_size)
+        return measure_offline(work, bench, bench.batch_size, bench.repeats)
     max_fit, probes = batch_search.find_max_batch(batch_search.probe_for(work, limit), offline.max_batch_size)
     if max_fit is None:
         raise TaskFailure(Status.OOM, f"batch size auto: not even batch 1 fits ({probes[0].reason})")
@@ -117,7 +127,8 @@ def run_offline(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
     best = max(tried, key=lambda b: tried[b][F.images_per_s])
     print(f"offline: batch {max_fit} is the largest that fits; the best is batch {best} at "
           f"{tried[best][F.images_per_s]:.1f} img/s")
-    return {**tried[best], F.batch_size: best, F.batch_size_max_fit: max_fit, F.batch_size_best: best,
+    final = measure_offline(work, bench, best, bench.repeats) if bench.repeats > 1 else tried[best]
+    return {**final, F.batch_size: best, F.batch_size_max_fit: max_fit, F.batch_size_best: best,
             F.batch_sizes_tried: [{F.batch_size: b, F.images_per_s: f[F.images_per_s]} for b, f in tried.items()]}
 
 
@@ -138,7 +149,9 @@ def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
             figures = server.run_at(serve, qps, queries, seed, srv.max_batch, max_wait_s, slo_s)
         return {**figures, **meter.figures(queries)}
 
-    if srv.search_qps:
+    def once() -> dict[str, Any]:
+        if not srv.search_qps:
+            return {**probe(srv.target_qps), F.max_qps_at_slo: None, F.qps_probes: None}
         qps_max = srv.qps_max or capacity_qps(serve, srv.max_batch)
         qps_min = srv.qps_min or qps_max / 4
         if qps_min >= qps_max:  # a given qps_min at or above the measured capacity: search above it
@@ -146,9 +159,14 @@ def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
                      qps_min, qps_max, 2 * qps_min)
             qps_max = 2 * qps_min
         print(f"server: searching offered QPS in [{qps_min:.2f}, {qps_max:.2f}] for a p99 within {slo_s:.4f} s")
-        figures = server.search_qps(probe, qps_min, qps_max, srv.search_steps)
-    else:
-        figures = {**probe(srv.target_qps), F.max_qps_at_slo: None, F.qps_probes: None}
+        return server.search_qps(probe, qps_min, qps_max, srv.search_steps)
+
+    runs = [once() for _ in range(bench.repeats)]
+    # the record's figures are one whole repeat's: the median one (by max QPS at the SLO, else by p99)
+    key = F.max_qps_at_slo if srv.search_qps else F.latency_p99_s
+    figures = sorted(runs, key=lambda f: -1.0 if f[key] is None else f[key])[(len(runs) - 1) // 2]
+    figures.update({F.repeat_max_qps_at_slo: [f[F.max_qps_at_slo] for f in runs],
+                    F.repeat_latency_p99_s: [f[F.latency_p99_s] for f in runs]})
     return {**figures, F.images_per_s: figures[F.qps_achieved], F.batch_size: srv.max_batch}
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.resources import files
 from typing import Any
@@ -25,6 +27,17 @@ from contracts.record import F
 FILTERS = (F.device, F.model, F.precision, F.scenario, F.status, "dataset")  # the filter bar, left to right
 NONE = "(none)"  # a filter value: the field is not set in the record
 ASSETS = files("bench.report")
+
+
+@dataclass
+class View:
+    """A view made outside the report's sections (the compare task's), shown first on the page."""
+
+    key: str
+    title: str
+    figures: list[Spec]
+    tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)   # short paragraphs above the plots (a suite line)
 
 
 def _plain(value: Any) -> Any:
@@ -105,7 +118,8 @@ def html_table(frame: pd.DataFrame, table_id: str | None = None) -> str:
     body = []
     for row in frame.to_dict("records"):
         ids = " ".join(map(str, row[RECORDS])) if RECORDS in frame else ""
-        cells = "".join((f'<td class="status-{html.escape(cell_text(row[c]))}">' if c == F.status else "<td>")
+        cells = "".join((f'<td class="{c}-{html.escape(cell_text(row[c]).replace(" ", "-"))}">'
+                         if c in (F.status, "verdict") else "<td>")
                         + f"{html.escape(cell_text(row[c]))}</td>" for c in columns)
         body.append(f'<tr data-r="{ids}">{cells}</tr>' if RECORDS in frame else f"<tr>{cells}</tr>")
     ident = f' id="{table_id}"' if table_id else ""
@@ -121,21 +135,38 @@ def _filter_bar(filters: dict[str, Any], total: int) -> str:
             f'<span id="shown">{total} of {total} records</span></div>')
 
 
-def render_dashboard(report: Report) -> str:
+def _plot_divs(figures: list[Spec], plots: list[Spec]) -> list[str]:
+    """The figures' placeholders, each numbered into the page's list of plots."""
+    divs = []
+    for spec in figures:
+        spec["id"] = f"plot-{len(plots)}"
+        plots.append(spec)
+        # sized before it is drawn: plots further down stay off screen, so they are drawn only when reached
+        divs.append(f'<div class="plot" id="{spec["id"]}" style="height:{spec["layout"]["height"]}px"></div>')
+    return divs
+
+
+def _view_html(view: View, plots: list[Spec]) -> str:
+    divs = _plot_divs(view.figures, plots)
+    body = [f"<p>{html.escape(line)}</p>" for line in view.lines] + [f'<div class="plots">{"".join(divs)}</div>']
+    for title, table in view.tables:
+        body += [f"<h3>{html.escape(title)}</h3>"] if title else []
+        body.append(html_table(table, f"{view.key}-table"))
+    return (f'<section id="sec-{view.key}" data-view="{view.key}"><h2>{html.escape(view.title)}</h2>'
+            f'{"".join(body)}</section>')
+
+
+def render_dashboard(report: Report, views: Sequence[View] = ()) -> str:
     records = report.records
     plots: list[Spec] = []
-    parts, nav = [], []
+    parts = [_view_html(view, plots) for view in views]
+    nav = [f'<a href="#sec-{view.key}">{html.escape(view.title.split(":")[0])}</a>' for view in views]
     for section in SECTIONS:
         chosen = section.records(report)
         if chosen.empty:
             continue
         figures = FIGURES[section.key](report, chosen) if section.key in FIGURES else []
-        divs = []
-        for spec in figures:
-            spec["id"] = f"plot-{len(plots)}"
-            plots.append(spec)
-            # sized before it is drawn: plots further down stay off screen, so they are drawn only when reached
-            divs.append(f'<div class="plot" id="{spec["id"]}" style="height:{spec["layout"]["height"]}px"></div>')
+        divs = _plot_divs(figures, plots)
         body = [f'<div class="plots">{"".join(divs)}</div>'] if divs else []
         for title, table in section.built_tables(report):
             body += [f"<h3>{html.escape(title)}</h3>"] if title else []
