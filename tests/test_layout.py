@@ -12,7 +12,8 @@ Every import of a project module counts, function-local ones included. The rules
 - nothing in the runtime imports ``run`` (the entry point) or ``tools``; no model family imports another;
 - Hydra's global job state (``HydraConfig``) is read in one place, the entry point's spec builder
   (``run.job_spec``); the rest gets the job's ``contracts.job.JobSpec``. The DDP relaunch writes the job's
-  dir into it for Lightning's launcher, which reads it (``bench.training.relaunch.prepare_ddp_relaunch``);
+  dir into it for Lightning's launcher, which reads it (``bench.training.relaunch.prepare_ddp_relaunch``), and a
+  stopping launcher names the dir of a job it never started as Hydra would (``bench.job.sweep._job_dir``);
 - no test module imports another test module.
 """
 from __future__ import annotations
@@ -31,7 +32,9 @@ VOCABULARY = ("contracts",)
 ZOO = "lightning_modules.zoo"
 RUNTIME = ("run", "contracts", "bench", "lightning_modules")
 # the functions allowed to touch Hydra's global job state, by module
-HYDRA_CONFIG_USERS = {"run": "job_spec", "bench.training.relaunch": "prepare_ddp_relaunch"}
+# each allowed module's one function: the spec builder; the DDP relaunch, which writes the job's dir for Lightning's
+# launcher; the stopping launcher's dir of a job it never started (Hydra's subdir interpolates hydra.job.*)
+HYDRA_CONFIG_USERS = {"run": "job_spec", "bench.training.relaunch": "prepare_ddp_relaunch", "bench.job.sweep": "_job_dir"}
 
 
 def module_name(root: Path, path: Path) -> str:
