@@ -13,7 +13,6 @@ from lightning_modules.transforms import eval_transform, googlenet_144_views
 from tiny_net import TinyInception
 
 INFO = TinyInception.info
-NORM = {"mean": (0.5,) * 3, "std": (0.5,) * 3}
 
 
 @pytest.mark.parametrize("shape", [(3, 40, 60), (3, 60, 40)])  # landscape and portrait squares
@@ -22,9 +21,9 @@ def test_googlenet_144_crop_views(shape: tuple[int, int, int]) -> None:
     views = googlenet_144_views(img, 16)
     assert len(views) == 4 * 3 * 6 * 2 and all(v.shape == (3, 16, 16) for v in views)
     assert torch.equal(views[6], views[0].flip(-1))  # the 7th view mirrors the 1st
-    assert eval_transform(16, **NORM, mode="144crop")(img).shape == (144, 3, 16, 16)
-    assert eval_transform(16, **NORM, mode="10crop")(img).shape == (10, 3, 16, 16)
-    assert eval_transform(16, **NORM)(img).shape == (3, 16, 16)
+    assert eval_transform(16, mode="144crop")(img).shape == (144, 3, 16, 16)
+    assert eval_transform(16, mode="10crop")(img).shape == (10, 3, 16, 16)
+    assert eval_transform(16)(img).shape == (3, 16, 16) and eval_transform(16)(img).dtype == torch.uint8
 
 
 def test_mnist_is_three_channel_at_the_model_minimum(tmp_path: Path) -> None:
