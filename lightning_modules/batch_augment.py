@@ -87,10 +87,14 @@ def draw_jitter(n: int, generator: torch.Generator | None = None, brightness: fl
     return Jitter(order, factors)
 
 
-def jitter_(x: torch.Tensor, jitter: Jitter) -> torch.Tensor:
-    """Apply each image's four operations in its own order, in place on ``N x 3 x H x W`` float in [0, 1]."""
+def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None) -> torch.Tensor:
+    """Apply each image's four operations in its own order, in place on ``N x 3 x H x W`` float in [0, 1].
+
+    ``gather``: transform the images that take one operation at one step together (default off the CPU) or
+    each image on its own view (default on the CPU); both give the same result.
+    """
     factors = jitter.factors.to(x.device, non_blocking=True)
-    if x.device.type == "cpu":
+    if not (x.device.type != "cpu" if gather is None else gather):
         for i, order in enumerate(jitter.order.tolist()):
             for op in order:
                 OPERATIONS[op](x[i:i + 1], factors[i:i + 1, op])

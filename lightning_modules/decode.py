@@ -46,7 +46,7 @@ def crop_box(width: int, height: int, scale: tuple[float, float], ratio: tuple[f
     log_ratio = torch.log(torch.tensor(ratio))
     for _ in range(10):
         target = area * torch.empty(1).uniform_(scale[0], scale[1]).item()
-        aspect = math.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1]).item())
+        aspect = torch.exp(torch.empty(1).uniform_(log_ratio[0], log_ratio[1])).item()
         w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
         if 0 < w <= width and 0 < h <= height:
             top = int(torch.randint(0, height - h + 1, size=(1,)).item())

@@ -32,6 +32,8 @@ class TrainThroughput:
     loader_wait_s: Optional[float] = None       # that waiting time, summed over the counted steps
     timed_steps: Optional[int] = None           # steps counted
     data_bound: Optional[bool] = None           # loader_wait_share > 1 - DATA_BOUND_RATIO (as bench.input=loader)
+    batch_size: Optional[int] = None            # per-process batch (the report matches bench=train_step records by it)
+    input_size: Optional[int] = None            # training crop side in pixels (idem)
 
 
 class ThroughputMeter(Callback):
@@ -43,6 +45,11 @@ class ThroughputMeter(Callback):
         self.steps = 0
         self._end: float | None = None  # when the previous step of this epoch ended
         self._start = 0.0
+        self.shape: dict[str, int | None] = {"batch_size": None, "input_size": None}
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        datamodule = trainer.datamodule
+        self.shape = {"batch_size": getattr(datamodule, "batch_size", None), "input_size": getattr(datamodule, "size", None)}
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._end = None
@@ -65,11 +72,11 @@ class ThroughputMeter(Callback):
 
     def figures(self) -> dict[str, Any]:
         if not self.steps:
-            return asdict(TrainThroughput(timed_steps=0))
+            return asdict(TrainThroughput(timed_steps=0, **self.shape))
         share = self.wait_s / self.step_s
         return asdict(TrainThroughput(train_images_per_s=self.images / self.step_s, loader_wait_share=share,
                                       loader_wait_s=self.wait_s, timed_steps=self.steps,
-                                      data_bound=share > 1 - DATA_BOUND_RATIO))
+                                      data_bound=share > 1 - DATA_BOUND_RATIO, **self.shape))
 
     def verdict(self) -> str:
         """One line, as loader mode prints: which side limits the training run."""

@@ -28,6 +28,7 @@ from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields
 from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd
+from lightning_modules.throughput import ThroughputMeter
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         ModelCheckpoint(dirpath=ckpt_dir, filename="last-step", save_top_k=1, enable_version_counter=False,
                         every_n_train_steps=int(opts.get("checkpoint_every_n_steps") or 0) or None),
         recorder,
+        (meter := ThroughputMeter()),  # training img/s and the loader's wait share (record: TrainThroughput)
     ]
     if ctx.guard is not None:
         callbacks.append(StopAtStepEnd(ctx.guard, ckpt_dir / "last.ckpt"))
@@ -184,6 +186,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         pending = ctx.guard.pending if ctx.guard is not None else None
         raise pending or StopSignal(signal.SIGTERM) from None
     wall = time.perf_counter() - start
+    print(meter.verdict())
     # validate(ckpt_path=best) reloads the callbacks' state of the best epoch: read them first
     history, best_path, best_epoch = recorder.state_dict(), best.best_model_path or None, best.best_epoch
     final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
@@ -200,6 +203,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         "images_per_s": history["images"] / history["seconds"] if history["seconds"] else None,
         "skipped_images": skipped,
         "curves": history["curves"],
+        **meter.figures(),
     }
 
 
