@@ -87,6 +87,13 @@ def draw_jitter(n: int, generator: torch.Generator | None = None, brightness: fl
     return Jitter(order, factors)
 
 
+def jitter_one_(x: torch.Tensor, order: list[int], factors: torch.Tensor) -> torch.Tensor:
+    """One image (``1 x 3 x H x W`` float in [0, 1]) through its four operations in its order, in place."""
+    for op in order:
+        OPERATIONS[op](x, factors[op:op + 1])
+    return x
+
+
 def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None) -> torch.Tensor:
     """Apply each image's four operations in its own order, in place on ``N x 3 x H x W`` float in [0, 1].
 
@@ -96,8 +103,7 @@ def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None) -> torc
     factors = jitter.factors.to(x.device, non_blocking=True)
     if not (x.device.type != "cpu" if gather is None else gather):
         for i, order in enumerate(jitter.order.tolist()):
-            for op in order:
-                OPERATIONS[op](x[i:i + 1], factors[i:i + 1, op])
+            jitter_one_(x[i:i + 1], order, factors[i])
         return x
     order = jitter.order.to(x.device, non_blocking=True)
     for step in range(4):
@@ -130,8 +136,7 @@ class BatchAugment:
 
     def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         if train and self.photometric:
-            x = images.float().div_(255)
-            jitter_(x, draw_jitter(len(x), self.generator))
+            x = jitter_(images.float().div_(255), draw_jitter(len(images), self.generator))
             scale, shift = self._scale_shift(x.device, from_uint8=False)
         else:
             x = images.float()

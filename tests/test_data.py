@@ -85,3 +85,25 @@ def test_bad_options_name_the_valid_choices() -> None:
     for option, value in (("eval_mode", "5crop"), ("on_bad_image", "ignore"), ("input_size", "large")):
         with pytest.raises(ConfigError, match=rf"unknown data.{option}.*'{value}'; valid choices: "):
             MNISTDataModule(num_classes=10, model_info=INFO, **{option: value})
+
+
+@pytest.mark.parametrize("decoder", ["pil", "auto"])  # auto: simplejpeg where installed, PIL for what it cannot take
+def test_every_odd_image_decodes_or_is_counted_with_each_decoder(tmp_path: Path, decoder: str) -> None:
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            d = tmp_path / split / cls
+            d.mkdir(parents=True)
+            Image.new("L", (30, 20), 90).save(d / "gray.jpg")                      # grey JPEG
+            Image.new("CMYK", (20, 30), (0, 50, 100, 0)).save(d / "cmyk.jpg")       # CMYK JPEG: PIL's conversion
+            Image.new("I;16", (20, 20), 40000).save(d / "deep.png")                 # 16-bit grey PNG
+            Image.new("RGB", (1, 1), (9, 8, 7)).save(d / "tiny.jpg")                # 1 x 1: upsampled crop
+            Image.new("P", (20, 20), 3).save(d / "palette.png")
+    whole = tmp_path / "train" / "a" / "gray.jpg"
+    (tmp_path / "train" / "b" / "truncated.jpg").write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
+    dm = _dm(tmp_path, decoder=decoder)
+    dm.setup()
+    for loader in (dm.val_dataloader(), dm._loader(dm.train_set, shuffle=False)):
+        x, y, bad = dm.on_before_batch_transfer(next(iter(loader)), 0)
+        assert x.dtype == torch.uint8 and x.shape[1:] == (3, 16, 16)
+        assert x.shape[0] == 10 and [b.path for b in bad] in ([], [str(tmp_path / "train" / "b" / "truncated.jpg")])
+    assert len(bad) == 1  # the train split's truncated file, counted

@@ -205,3 +205,27 @@ def test_the_benchmark_command_prints_every_row(photos: Path, capsys) -> None:
     names = ["decode PIL", "ours default", "ours plain", "timm create_transform", "torchvision ref preset"]
     assert all(any(line.startswith(f"| {name}") for line in rows) for name in names), out
     assert "6 JPEGs under" in out and "load average" in out
+
+
+def test_the_report_puts_training_img_s_beside_the_matching_train_step_benchmark() -> None:
+    import pandas as pd
+
+    from bench.report.pipeline import train_records, train_vs_step_table
+
+    base = {"status": "ok", "model": "googlenet", "batch_size": 32, "input_size": 224, "device": "cpu"}
+    records = pd.DataFrame([
+        {**base, "task": "train", "run_id": "t1", "train_images_per_s": 9.0, "loader_wait_share": 0.04,
+         "data_bound": False, "mode": None, "images_per_s": 8.0},
+        {**base, "task": "benchmark", "run_id": "b1", "mode": "forward_backward", "images_per_s": 10.0},
+        {**base, "task": "benchmark", "run_id": "b2", "mode": "forward_backward", "images_per_s": 12.0},
+        {**base, "task": "benchmark", "run_id": "b3", "mode": "forward", "images_per_s": 50.0},         # inference
+        {**base, "task": "benchmark", "run_id": "b4", "mode": "forward_backward", "images_per_s": 99.0,
+         "batch_size": 64},                                                                               # other batch
+        {**base, "task": "train", "run_id": "t2", "train_images_per_s": 3.0, "loader_wait_share": 0.5,
+         "data_bound": True, "mode": None, "images_per_s": 3.0, "model": "xception"},                    # no benchmark
+    ])
+    assert set(train_records(records)["run_id"]) == {"t1", "t2", "b1", "b2", "b4"}
+    table = train_vs_step_table(None, records).set_index("run_id")
+    assert table.loc["t1", "train_step_images_per_s"] == 12.0 and table.loc["t1", "train / train_step"] == 0.75
+    assert table.loc["t1", "_records"] == [0, 2] and pd.isna(table.loc["t2", "train_step_images_per_s"])
+    assert bool(table.loc["t2", "data_bound"]) is True

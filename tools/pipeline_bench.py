@@ -164,9 +164,10 @@ def machine_line() -> str:
     load = os.getloadavg()
     peak = ""
     cache = CACHE / "cpu_peak.json"
-    if cache.is_file():
-        peaks = {k: v for k, v in json.loads(cache.read_text()).items() if "threads=1|" in k}
-        peak = "".join(f", GEMM peak {1000 * v:.0f} GFLOP/s per core (cached, {k.split('|')[0]})" for k, v in peaks.items())
+    if cache.is_file():  # bench.benchmark.flops' cache: "<cpu>|threads=<n>|torch=<v>|<dtype>" -> TFLOP/s
+        peaks = [(k.split("|"), v) for k, v in json.loads(cache.read_text()).items()]
+        peak = "".join(f", {p[0]} fp32 GEMM peak {1000 * v:.0f} GFLOP/s on {p[1].split('=')[1]} thread(s) (cached)"
+                       for p, v in peaks if len(p) == 4 and p[3] == "fp32")
     return f"Machine: {os.cpu_count()} CPUs{peak}; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min)"
 
 
