@@ -141,11 +141,14 @@ class ClassificationDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
         prefetch_factor: int = 2,
         persistent_workers: bool = True,
+        compile_augment: bool = False,
     ) -> None:
         super().__init__()
         self.augment = dict(augment or {})
-        self.decoder = check_loader_options(eval_mode, on_bad_image, decode, decoder, pin_memory, prefetch_factor,
-                                            persistent_workers, self.augment)
+        self.decoder = check_loader_options(eval_mode, on_bad_image, decode, decoder, prefetch_factor, self.augment,
+                                            pin_memory=pin_memory, persistent_workers=persistent_workers,
+                                            compile_augment=compile_augment)
+        self.compile_augment = compile_augment
         self.decode, self.pin_memory, self.prefetch_factor = decode, pin_memory, prefetch_factor
         self.persistent_workers = persistent_workers
         self.num_classes, self.batch_size, self.num_workers = num_classes, batch_size, num_workers
@@ -184,7 +187,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         rank = self.trainer.global_rank if self.trainer is not None else 0
         # the photometric draw happens in the main process: seeded by the run's seed and the rank
         self.batch_augment = BatchAugment(**self._norm(), photometric=augment.pop("photometric", True),
-                                          seed=(torch.initial_seed() + rank) % 2**63)
+                                          seed=(torch.initial_seed() + rank) % 2**63, compile=self.compile_augment)
         self.train_view = TrainCrop(self.size, decoder=self.decoder, **augment)
         self.val_view = eval_transform(self.size, crop_pct=info.crop_pct if info else 0.875,
                                        interpolation=info.interpolation if info else "bilinear", mode=self.eval_mode)
@@ -246,13 +249,16 @@ class ClassificationDataModule(pl.LightningDataModule):
         return self._loader(self.val_set, shuffle=False)
 
 
-def check_loader_options(eval_mode: str, on_bad_image: str, decode: str, decoder: str, pin_memory: Any,
-                         prefetch_factor: Any, persistent_workers: Any, augment: dict[str, Any]) -> str:
-    """Every data-pipeline option, before any work: one line naming the valid choices. Returns the decoder used."""
+def check_loader_options(eval_mode: str, on_bad_image: str, decode: str, decoder: str, prefetch_factor: Any,
+                         augment: dict[str, Any], **flags: Any) -> str:
+    """Every data-pipeline option, before any work: one line naming the valid choices. Returns the decoder used.
+
+    ``flags``: the true / false options by name (pin_memory, persistent_workers, compile_augment).
+    """
     check_choice("data.eval_mode", eval_mode, EVAL_MODES)
     check_choice("data.on_bad_image", on_bad_image, BAD_IMAGE_CHOICES)
     check_choice("data.decode", decode, DECODE_CHOICES)
-    for key, value in (("pin_memory", pin_memory), ("persistent_workers", persistent_workers)):
+    for key, value in flags.items():
         if not isinstance(value, bool):
             raise ConfigError(f"data.{key} must be true or false, got {value!r}")
     check_positive("data.prefetch_factor", prefetch_factor)

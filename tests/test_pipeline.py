@@ -70,6 +70,14 @@ def test_same_draw_gives_torchvisions_float_result_both_ways() -> None:
         assert torch.allclose(jitter_(images.clone(), jitter, gather=gather), expected, atol=2e-5), gather
 
 
+@pytest.mark.slow  # torch.compile's first compile: seconds, more on a busy machine
+def test_the_compiled_hue_step_gives_the_eager_result() -> None:
+    images = natural_batch(6)
+    eager = BatchAugment(MEAN, STD, photometric=True, seed=8)(images, train=True)
+    compiled = BatchAugment(MEAN, STD, photometric=True, seed=8, compile=True)(images, train=True)
+    assert torch.allclose(eager, compiled, atol=1e-4)
+
+
 def test_batched_output_matches_the_per_sample_uint8_path_in_distribution() -> None:
     # the per-sample path as before (ColorJitter on each uint8 image, then scaled) vs the batch, independent draws
     images = natural_batch(400, seed=4)
@@ -203,6 +211,7 @@ def test_the_benchmark_command_prints_every_row(photos: Path, capsys) -> None:
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "pipeline |" not in line]
     names = ["decode PIL", "ours default", "ours plain", "timm create_transform", "torchvision ref preset"]
+    assert sum(line.startswith("| ours default") for line in rows) == 2  # eager and compile_augment
     assert all(any(line.startswith(f"| {name}") for line in rows) for name in names), out
     assert "6 JPEGs under" in out and "load average" in out
 

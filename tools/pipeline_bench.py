@@ -9,7 +9,7 @@ printed beside it):
   ``decode simplejpeg`` the same with simplejpeg, when installed;
 - ``ours default``: ``data=imagefolder``'s training path with its defaults (GoogLeNet's crops, random resize
   method, flips in the workers; photometric distortion and normalisation on the batch, here on the CPU in
-  the main process); ``ours plain``: crop + flip only (``photometric=false random_interpolation=false``);
+  the main process), and the same with ``data.compile_augment=true`` (the hue step compiled); ``ours plain``: crop + flip only (``photometric=false random_interpolation=false``);
 - ``timm``: ``timm.data.create_transform(size, is_training=True)`` (RandomResizedCrop, flip, colour jitter 0.4,
   ToTensor, Normalize) on PIL images;
 - ``torchvision ref``: the torchvision classification references' training preset, as they document it
@@ -131,11 +131,14 @@ def pipelines(size: int) -> list[Pipeline]:
 
     decoder = resolve_decoder("auto")
     default, plain = BatchAugment(MEAN, STD, photometric=True), BatchAugment(MEAN, STD, photometric=False)
+    compiled = BatchAugment(MEAN, STD, photometric=True, compile=True)
     rows: list[Pipeline] = [("decode PIL", decode_pil, lambda b: b)]
     if decoder == "simplejpeg":
         rows.append(("decode simplejpeg", decode_simplejpeg, lambda b: b))
     rows += [
         (f"ours default ({decoder})", TrainCrop(size, decoder=decoder), lambda b: default(b, train=True)),
+        (f"ours default ({decoder}, compile_augment)", TrainCrop(size, decoder=decoder),
+         lambda b: compiled(b, train=True)),
         (f"ours plain ({decoder})", TrainCrop(size, random_interpolation=False, decoder=decoder),
          lambda b: plain(b, train=True)),
         ("timm create_transform", OnPIL(timm.data.create_transform(size, is_training=True)), lambda b: b),
