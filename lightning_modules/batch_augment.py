@@ -20,7 +20,8 @@ per image on a CPU core here, after a one-time compile of seconds; cached on dis
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -129,6 +130,18 @@ def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None,
     return x
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's intra-op pool at one thread: the per-image steps are hundreds of small ops, which a pool only
+    slows (and on a busy machine, each op's barrier waits for a descheduled thread: seconds per batch)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class BatchAugment:
     """uint8 ``N x C x H x W`` (or ``N x V x C x H x W`` multi-crop stacks) → normalised float32 on their device.
 
@@ -153,6 +166,12 @@ class BatchAugment:
         return self._affine[key]
 
     def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        if images.device.type == "cpu":
+            with one_thread():
+                return self._apply(images, train)
+        return self._apply(images, train)
+
+    def _apply(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         if train and self.photometric:
             x = jitter_(images.float().div_(255), draw_jitter(len(images), self.generator), operations=self.operations)
             scale, shift = self._scale_shift(x.device, from_uint8=False)

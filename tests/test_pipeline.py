@@ -2,7 +2,6 @@
 normalisation vs the float path, reduced-size decodes, training throughput, the benchmark command."""
 from __future__ import annotations
 
-import io
 import itertools
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from lightning_modules.decode import DECODERS, crop_box, decode_cropped, reducti
 from lightning_modules.transforms import TrainCrop, eval_transform
 from tools.pipeline_bench import main as pipeline_bench, make_jpeg_folder
 
-from helpers import TEST_NET, TINY_TRAIN, make_train_cfg
+from helpers import TINY_TRAIN, make_train_cfg
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 DECODERS_HERE = [d for d in DECODERS[1:] if d == "pil" or resolve_decoder("auto") == d]

@@ -24,7 +24,6 @@ printed beside it):
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import statistics
