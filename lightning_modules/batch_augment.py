@@ -15,8 +15,9 @@ On a GPU the images that take the same operation at the same step are gathered a
 transformed in place on its own view.
 
 The hue step is some forty elementwise passes in eager PyTorch, the bulk of the distortion's cost on a CPU;
-``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse it into one loop (about 10x cheaper
-per image on a CPU core here, after a one-time compile of seconds; cached on disk by inductor).
+``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse it into one loop (the hue step 5x
+cheaper per image on a CPU core here, the whole distortion about 3x; after a one-time compile of seconds,
+cached on disk by inductor).
 """
 from __future__ import annotations
 
