@@ -24,8 +24,14 @@ class DataConfig:
     input_size: Any = "default"  # an int, default or min: the model's info.default_input_size / min_input_size
     eval_mode: str = "center"    # center | 10crop | 144crop (GoogLeNet's protocol, Going Deeper Sec.7)
     on_bad_image: str = "skip"   # skip (counted in the record) | fail (stops, naming the file)
-    augment: Dict[str, Any] = field(default_factory=dict)  # train_transform() options: scale, ratio, hflip, ...
-    decode: str = "cpu"          # bench.input=loader: cpu (PIL in the workers) | gpu (decode_jpeg on CUDA)
+    # scale, ratio, hflip, random_interpolation (the workers' crops), photometric (on the device, per image)
+    augment: Dict[str, Any] = field(default_factory=dict)
+    decode: str = "cpu"          # cpu (the decoder in the workers) | gpu (decode_jpeg on CUDA, batched; JPEG folders)
+    decoder: str = "auto"        # auto (simplejpeg if installed, else pil) | pil | simplejpeg: the workers' JPEG decoder
+    pin_memory: bool = True      # pinned uint8 batches when CUDA is there (asynchronous host-to-device copies)
+    prefetch_factor: int = 2     # batches each worker keeps ready (num_workers >= 1)
+    persistent_workers: bool = True  # keep the workers between epochs (num_workers >= 1)
+    compile_augment: bool = False  # torch.compile the photometric hue step (~3x cheaper on a CPU core; compiles once)
 
     def __post_init__(self) -> None:
         self.check("data")
@@ -34,6 +40,7 @@ class DataConfig:
         for option in ("num_classes", "batch_size"):
             check_positive(f"{key}.{option}", getattr(self, option))
         check_count(f"{key}.num_workers", self.num_workers)
+        check_positive(f"{key}.prefetch_factor", self.prefetch_factor)
         if self.input_size not in ("default", "min"):
             if not isinstance(self.input_size, int) or isinstance(self.input_size, bool) or self.input_size <= 0:
                 raise ConfigError(f"{key}.input_size must be a positive integer, default or min, got {self.input_size!r}")

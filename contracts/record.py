@@ -26,7 +26,7 @@ from contracts.record_bench import (Backend, BenchSetup, Compile, Cost, Energy, 
                                     Timing)
 from contracts.record_fields import VIEW
 from contracts.record_job import Environment, Identity, Interruption, Liveness, ReportSummary, Storage
-from contracts.record_train import Ablation, TimeToAccuracy, Training
+from contracts.record_train import Ablation, TimeToAccuracy, Training, TrainThroughput
 from contracts.status import Status
 
 SCHEMA_VERSION = 2
@@ -34,7 +34,8 @@ SCHEMA_VERSION = 2
 
 AREAS: tuple[type, ...] = (Identity, Liveness, Interruption, Storage, Environment, BenchSetup, Timing, StepClocks, Compile,
                            Backend, Latency, Server, Offline, Repeats, Cost, Memory, Machine, GpuState, GpuSampling,
-                           GpuNeighbours, Energy, Loader, Profile, Training, TimeToAccuracy, Ablation,
+                           GpuNeighbours, Energy, Loader, Profile, Training, TimeToAccuracy, TrainThroughput,
+                           Ablation,
                            ReportSummary)
 
 

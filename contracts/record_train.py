@@ -70,3 +70,14 @@ class TimeToAccuracy:
     reference_epochs: Optional[float] = None   # train.reference_epochs: the recipe's reference epochs to target
     event_log: Optional[str] = None            # the job's :::MLLOG event log
     clock: Optional[dict[str, Any]] = None     # CLOCK_RULES: what the seconds hold
+
+
+@dataclass
+class TrainThroughput:
+    """A training run's steady throughput as the loader benchmark measures it (``lightning_modules.throughput``);
+    its verdict is ``Loader.data_bound``, its step shape ``BenchSetup.batch_size`` / ``input_size``."""
+
+    steady_images_per_s: Optional[float] = None  # images / time of the counted steps (each epoch's first step left out)
+    loader_wait_share: Optional[float] = None    # time the steps waited for data / their time, 0..1
+    loader_wait_s: Optional[float] = None        # that waiting time, summed over the counted steps
+    timed_steps: Optional[int] = None            # steps counted

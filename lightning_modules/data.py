@@ -5,6 +5,12 @@ Each one yields ``(images, labels, bad)`` batches: ``bad`` lists the unreadable 
 batch left out. They travel from the loader's worker processes as values; in the main process the
 DataModule counts and logs them (``on_bad_image: skip``) or raises ``BadImageError`` naming the first one
 (``fail``).
+
+The input pipeline (docs/pipeline.md): workers decode, crop, resize and flip in uint8 (``transforms``);
+uint8 batches go to pinned memory and the device (``non_blocking``, Lightning's transfer); there
+``on_after_batch_transfer`` scales, applies the photometric distortion per image and normalises the whole
+batch (``batch_augment``). With ``decode=gpu`` the workers only read the files and the JPEGs are decoded on
+the GPU, batched (``on_before_batch_transfer``).
 """
 from __future__ import annotations
 
@@ -16,20 +22,23 @@ from typing import Any, NamedTuple
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data._utils.collate import default_collate
 from torchvision.datasets import ImageFolder
 
-from contracts.errors import ConfigError, TaskFailure, check_choice
+from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
 from contracts.status import Status
 
-from .transforms import EVAL_MODES, eval_transform, train_transform
+from .batch_augment import BatchAugment
+from .decode import decode_full, resolve_decoder
+from .gpu_decode import decode_on_device, read_file
+from .transforms import EVAL_MODES, TrainCrop, eval_transform
 
 log = logging.getLogger(__name__)
 BAD_IMAGE_CHOICES = ("skip", "fail")
-DECODE_CHOICES = ("cpu", "gpu")  # where loader-mode benchmarks decode JPEGs; these loaders decode on the CPU
+DECODE_CHOICES = ("cpu", "gpu")  # where JPEGs are decoded: PIL / simplejpeg in the workers, or torchvision on CUDA
 IMAGENET_CLASSES = 1000
+AUGMENT_KEYS = ("scale", "ratio", "hflip", "photometric", "random_interpolation")
 
 
 class BadImage(NamedTuple):
@@ -52,21 +61,26 @@ def skip_collate(samples: list[Any]) -> tuple[torch.Tensor, torch.Tensor, list[B
     good = [s for s in samples if not isinstance(s, BadImage)]
     bad = [s for s in samples if isinstance(s, BadImage)]
     if not good:
-        return torch.empty(0), torch.empty(0, dtype=torch.long), bad
+        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad
     images, labels = default_collate(good)
     return images, labels, bad
 
 
+def encoded_collate(samples: list[Any]) -> tuple[list[torch.Tensor], torch.Tensor, list[BadImage]]:
+    """``data.decode=gpu``: the files' bytes stay a list (their lengths differ); decoded on the device."""
+    good = [s for s in samples if not isinstance(s, BadImage)]
+    labels = torch.tensor([label for _, label in good], dtype=torch.long)
+    return [data for data, _ in good], labels, [s for s in samples if isinstance(s, BadImage)]
+
+
 class RGBImageFolder(ImageFolder):
-    """``ImageFolder`` that converts every mode (L, CMYK, RGBA, P) to RGB and skips or names unreadable files."""
+    """``ImageFolder`` whose transform gets the file's path (it decodes), skipping or naming unreadable files.
+
+    Every mode (L, CMYK, RGBA, P, 16-bit) becomes RGB in the decoder (``decode``).
+    """
 
     def __init__(self, root: str | Path, transform: Callable | None) -> None:
-        super().__init__(str(root), transform=transform, loader=self._load)
-
-    @staticmethod
-    def _load(path: str) -> Image.Image:
-        with open(path, "rb") as f:
-            return Image.open(f).convert("RGB")  # drops alpha; CMYK/grayscale become 3-channel
+        super().__init__(str(root), transform=transform, loader=str)  # the path itself: decoding is the transform's
 
     def __getitem__(self, index: int) -> tuple[Any, int] | BadImage:
         try:
@@ -88,15 +102,27 @@ class TransformedTensors(Dataset):
         return self.transform(self.images[index]), self.labels[index]
 
 
+class DecodeThen:
+    """A file path decoded whole (``decode.decode_full``), then ``transform``: the evaluation views of a file."""
+
+    def __init__(self, decoder: str, transform: Callable[[Any], torch.Tensor]) -> None:
+        self.decoder, self.transform = decoder, transform
+
+    def __call__(self, path: str) -> torch.Tensor:
+        return self.transform(decode_full(path, self.decoder))
+
+
 class ClassificationDataModule(pl.LightningDataModule):
     """Shared loaders and transforms; subclasses implement ``make_datasets(train_tf, val_tf)``.
 
     ``input_size``: an int, ``default`` (the model's ``info.default_input_size``) or ``min`` (its
     ``min_input_size``, never below the data's own ``native_size``); ``model_info`` supplies crop_pct,
-    interpolation, mean and std.
+    interpolation, mean and std. Loader options: ``decoder`` (``decode.DECODERS``), ``pin_memory`` (pinned
+    batches when CUDA is there), ``prefetch_factor`` (batches each worker keeps ready), ``persistent_workers``.
     """
 
     native_size = 0  # the resolution images come in, when they all share one
+    reads_files = False  # True: samples are image files (data.decode=gpu can decode them on the device)
 
     def __init__(
         self,
@@ -110,18 +136,27 @@ class ClassificationDataModule(pl.LightningDataModule):
         model_info: Any = None,
         name: str | None = None,
         decode: str = "cpu",
+        decoder: str = "auto",
+        pin_memory: bool = True,
+        prefetch_factor: int = 2,
+        persistent_workers: bool = True,
+        compile_augment: bool = False,
     ) -> None:
         super().__init__()
-        check_choice("data.eval_mode", eval_mode, EVAL_MODES)
-        check_choice("data.on_bad_image", on_bad_image, BAD_IMAGE_CHOICES)
-        check_choice("data.decode", decode, DECODE_CHOICES)
-        self.decode = decode
+        self.augment = dict(augment or {})
+        self.decoder = check_loader_options(eval_mode, on_bad_image, decode, decoder, prefetch_factor, self.augment,
+                                            pin_memory=pin_memory, persistent_workers=persistent_workers,
+                                            compile_augment=compile_augment)
+        self.compile_augment = compile_augment
+        self.decode, self.pin_memory, self.prefetch_factor = decode, pin_memory, prefetch_factor
+        self.persistent_workers = persistent_workers
         self.num_classes, self.batch_size, self.num_workers = num_classes, batch_size, num_workers
-        self.eval_mode, self.augment, self.on_bad_image = eval_mode, dict(augment or {}), on_bad_image
+        self.eval_mode, self.on_bad_image = eval_mode, on_bad_image
         self.name, self.info = name, model_info
         self.size = self._resolve_size(input_size)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
+        self.batch_augment: BatchAugment | None = None
 
     def _resolve_size(self, input_size: int | str) -> int:
         if isinstance(input_size, int):
@@ -138,38 +173,98 @@ class ClassificationDataModule(pl.LightningDataModule):
         return {"mean": info.mean if info else (0.5,) * 3, "std": info.std if info else (0.5,) * 3}
 
     def setup(self, stage: str | None = None) -> None:
+        if self.decode == "gpu":
+            if not self.reads_files:
+                raise ConfigError(f"data.decode=gpu decodes JPEG files; data={self.name} holds decoded arrays "
+                                  "(use data.decode=cpu)")
+            device = self.trainer.strategy.root_device if self.trainer is not None else None
+            if device is not None and device.type != "cuda":
+                raise ConfigError(f"data.decode=gpu needs a CUDA device; this run trains on {device} (use data.decode=cpu)")
         if self.val_set is not None:
             return
-        info = self.info
-        train_tf = train_transform(self.size, **self._norm(), **self.augment)
-        val_tf = eval_transform(
-            self.size, **self._norm(), crop_pct=info.crop_pct if info else 0.875,
-            interpolation=info.interpolation if info else "bilinear", mode=self.eval_mode,
-        )
-        self.train_set, self.val_set = self.make_datasets(train_tf, val_tf)
+        info, augment = self.info, dict(self.augment)
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        # the photometric draw happens in the main process: seeded by the run's seed and the rank
+        self.batch_augment = BatchAugment(**self._norm(), photometric=augment.pop("photometric", True),
+                                          seed=(torch.initial_seed() + rank) % 2**63, compile=self.compile_augment)
+        self.train_view = TrainCrop(self.size, decoder=self.decoder, **augment)
+        self.val_view = eval_transform(self.size, crop_pct=info.crop_pct if info else 0.875,
+                                       interpolation=info.interpolation if info else "bilinear", mode=self.eval_mode)
+        self.train_set, self.val_set = self.make_datasets(self.train_view, self.val_view)
 
     def make_datasets(self, train_tf: Callable, val_tf: Callable) -> tuple[Dataset, Dataset]:
         raise NotImplementedError
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
+        workers = self.num_workers
         return DataLoader(
-            dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers,
-            collate_fn=skip_collate, persistent_workers=self.num_workers > 0, drop_last=shuffle,
+            dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=workers,
+            collate_fn=encoded_collate if self.decode == "gpu" else skip_collate,
+            # pinned pages make the host-to-device copy an asynchronous DMA (Lightning copies non_blocking)
+            pin_memory=self.pin_memory and self.decode == "cpu" and torch.cuda.is_available(),
+            persistent_workers=self.persistent_workers and workers > 0,
+            prefetch_factor=self.prefetch_factor if workers > 0 else None, drop_last=shuffle,
         )
 
-    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
-        """In the main process, before the batch goes to the device: its unreadable images, skipped or fatal."""
-        for bad in batch[2]:
+    def _training(self) -> bool:
+        return self.trainer is not None and self.trainer.training
+
+    def check_batch(self, batch: Any, device: torch.device, train: bool) -> Any:
+        """In the main process, before the batch goes to the device: GPU decode, unreadable images skipped or fatal."""
+        if self.decode == "gpu":
+            files, labels, bad = batch
+            images, kept, failed = decode_on_device(files, device, self.train_view if train else self.val_view)
+            batch = images, labels[kept], bad + [BadImage(path, reason) for path, reason in failed]
+        for item in batch[2]:
             if self.on_bad_image == "fail":
-                raise BadImageError(bad)
-            log.warning("skipping unreadable image %s: %s", bad.path, bad.reason)
+                raise BadImageError(item)
+            log.warning("skipping unreadable image %s: %s", item.path, item.reason)
         return batch
+
+    def augment_batch(self, batch: Any, train: bool) -> Any:
+        """On the device: uint8 → normalised float, with the photometric distortion for training batches."""
+        images, labels, bad = batch
+        return (self.batch_augment(images, train) if len(labels) else images.float()), labels, bad
+
+    def prepare_batch(self, batch: Any, device: torch.device, train: bool) -> Any:
+        """A loader batch made model input outside a Trainer (loader-mode benchmarks): the hooks' steps in turn."""
+        images, labels, bad = self.check_batch(batch, device, train)
+        if device.type == "cuda" and not images.is_cuda:
+            images = images.pin_memory() if not images.is_pinned() else images
+        batch = images.to(device, non_blocking=True), labels.to(device, non_blocking=True), bad
+        return self.augment_batch(batch, train)
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return self.check_batch(batch, self.trainer.strategy.root_device if self.trainer else torch.device("cpu"),
+                                self._training())
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return self.augment_batch(batch, self._training())
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=True)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
+
+
+def check_loader_options(eval_mode: str, on_bad_image: str, decode: str, decoder: str, prefetch_factor: Any,
+                         augment: dict[str, Any], **flags: Any) -> str:
+    """Every data-pipeline option, before any work: one line naming the valid choices. Returns the decoder used.
+
+    ``flags``: the true / false options by name (pin_memory, persistent_workers, compile_augment).
+    """
+    check_choice("data.eval_mode", eval_mode, EVAL_MODES)
+    check_choice("data.on_bad_image", on_bad_image, BAD_IMAGE_CHOICES)
+    check_choice("data.decode", decode, DECODE_CHOICES)
+    for key, value in flags.items():
+        if not isinstance(value, bool):
+            raise ConfigError(f"data.{key} must be true or false, got {value!r}")
+    check_positive("data.prefetch_factor", prefetch_factor)
+    unknown = sorted(set(augment) - set(AUGMENT_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown data.augment key {unknown[0]!r}; valid keys: {', '.join(AUGMENT_KEYS)}")
+    return resolve_decoder(decoder)
 
 
 class ImageFolderDataModule(ClassificationDataModule):
@@ -182,12 +277,18 @@ class ImageFolderDataModule(ClassificationDataModule):
         super().__init__(**kwargs)
         self.root, self.train_dir, self.val_dir = Path(root).expanduser(), train_dir, val_dir
 
+    reads_files = True
+
     def make_datasets(self, train_tf: Callable, val_tf: Callable) -> tuple[Dataset, Dataset]:
         dirs = [self.root / self.train_dir, self.root / self.val_dir]
         missing = [str(d) for d in dirs if not d.is_dir() or not any(p.is_dir() for p in d.iterdir())]
         if missing:
             expected = self.layout.format(root=self.root, train=self.train_dir, val=self.val_dir)
             raise ConfigError(f"dataset not found: {', '.join(missing)} missing or without class folders; expected {expected}")
+        if self.decode == "gpu":  # the workers only read; check_batch decodes and transforms on the device
+            train_tf = val_tf = read_file
+        else:  # the train crop decodes the path itself (at the reduced scale its crop allows)
+            val_tf = DecodeThen(self.decoder, val_tf)
         train, val = RGBImageFolder(dirs[0], train_tf), RGBImageFolder(dirs[1], val_tf)
         for split in (train, val):
             found = len(split.classes)

@@ -1,50 +1,71 @@
-"""Train / eval transforms (torchvision.transforms.v2) and the multi-crop views of the papers' eval protocols.
+"""Train / eval transforms in the loader's workers, in uint8, and the multi-crop views of the papers' eval protocols.
 
-Every pipeline takes a PIL image or a uint8 CHW tensor and ends with float, normalised tensors; the
-multi-crop ones return a ``V x C x H x W`` stack whose softmax the classifier averages.
+Every pipeline takes a file path, a PIL image or a uint8 CHW tensor and ends with a uint8 tensor: a
+``C x H x W`` image, or for the multi-crop protocols a ``V x C x H x W`` stack whose softmax the classifier
+averages. Scaling to float, normalisation and the photometric distortion run on the whole batch on the
+training device (``lightning_modules.batch_augment``): a uint8 batch crosses the worker's process boundary
+and the host-to-device copy at a quarter of a float batch's bytes.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
+from PIL import Image
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from contracts.errors import check_choice
 
+from .decode import crop_box, decode_cropped
+
 # GoogLeNet's random resize methods (Going Deeper Sec.6): bilinear, area, nearest, cubic, equal odds.
-# v2 has no "area" mode for resizes of arbitrary ratio; antialiased bilinear is what area filtering amounts to.
+# Tensors have no "area" mode for resizes of arbitrary ratio; antialiased bilinear is what area filtering amounts
+# to, so the draw is among the three below (as before this pipeline moved to PIL, whose bilinear and bicubic
+# are antialiased the same way).
 RANDOM_INTERPOLATIONS = (InterpolationMode.BILINEAR, InterpolationMode.NEAREST, InterpolationMode.BICUBIC)
+PIL_RESAMPLE = {InterpolationMode.BILINEAR: Image.Resampling.BILINEAR, InterpolationMode.NEAREST: Image.Resampling.NEAREST,
+                InterpolationMode.BICUBIC: Image.Resampling.BICUBIC}
 EVAL_MODES = ("center", "10crop", "144crop")
 # GoogLeNet 144-crop (Going Deeper Sec.7): shorter side 256/288/320/352 for a 224 input; scaled to other inputs.
 GOOGLENET_SCALES = (256 / 224, 288 / 224, 320 / 224, 352 / 224)
 
 
-def _to_float(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
-    return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+def _hwc_to_chw(img: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1)  # a view; the collate's stack makes it contiguous
 
 
-def train_transform(
-    size: int,
-    mean: Sequence[float],
-    std: Sequence[float],
-    scale: Sequence[float] = (0.08, 1.0),
-    ratio: Sequence[float] = (3 / 4, 4 / 3),
-    hflip: bool = True,
-    photometric: bool = True,
-    random_interpolation: bool = True,
-) -> v2.Compose:
-    """GoogLeNet's patches (8-100% area, aspect 3/4-4/3), random resize method, photometric distortion, flips."""
-    modes = RANDOM_INTERPOLATIONS if random_interpolation else (InterpolationMode.BILINEAR,)
-    crops = [v2.RandomResizedCrop(size, scale=tuple(scale), ratio=tuple(ratio), interpolation=m, antialias=True) for m in modes]
-    steps: list[v2.Transform] = [v2.ToImage(), v2.RandomChoice(crops) if len(crops) > 1 else crops[0]]
-    if hflip:
-        steps.append(v2.RandomHorizontalFlip())
-    if photometric:  # the TF-slim ranges of Howard's distortions (brightness 32/255, contrast/saturation 0.5-1.5)
-        steps.append(v2.ColorJitter(brightness=32 / 255, contrast=0.5, saturation=0.5, hue=0.2))
-    return v2.Compose(steps + _to_float(mean, std)[1:])
+class TrainCrop:
+    """GoogLeNet's patches (8-100% area, aspect 3/4-4/3), a random resize method and flips, in uint8.
+
+    A file path is decoded here, at the reduced scale the crop allows (``decode.decode_cropped``), and crop +
+    resize are one PIL ``resize(box=...)`` on it (sub-pixel box, no intermediate crop); uint8 tensors (the
+    in-memory sets, GPU-decoded JPEGs) take torchvision's ``resized_crop``. The photometric distortion is not
+    here: ``batch_augment.BatchAugment`` applies it to the whole batch on the device.
+    """
+
+    def __init__(self, size: int, scale: Sequence[float] = (0.08, 1.0), ratio: Sequence[float] = (3 / 4, 4 / 3),
+                 hflip: bool = True, random_interpolation: bool = True, decoder: str = "pil") -> None:
+        self.size, self.scale, self.ratio, self.hflip, self.decoder = size, tuple(scale), tuple(ratio), hflip, decoder
+        self.modes = RANDOM_INTERPOLATIONS if random_interpolation else (InterpolationMode.BILINEAR,)
+
+    def _draw(self, width: int, height: int) -> tuple[int, int, int, int]:
+        return crop_box(width, height, self.scale, self.ratio)
+
+    def __call__(self, source: str | torch.Tensor) -> torch.Tensor:
+        mode = self.modes[int(torch.randint(len(self.modes), (1,)))] if len(self.modes) > 1 else self.modes[0]
+        flip = self.hflip and bool(torch.rand(1) < 0.5)
+        if isinstance(source, torch.Tensor):  # C x H x W uint8
+            left, top, w, h = self._draw(source.shape[-1], source.shape[-2])
+            out = F.resized_crop(source, top, left, h, w, [self.size, self.size], interpolation=mode, antialias=True)
+            return out.flip(-1) if flip else out
+        img, box = decode_cropped(source, self.decoder, self.size, self._draw)
+        out = img.resize((self.size, self.size), PIL_RESAMPLE[mode], box=box)
+        if flip:
+            out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        return _hwc_to_chw(out)
 
 
 def resize_size(size: int, crop_pct: float) -> int:
@@ -52,23 +73,21 @@ def resize_size(size: int, crop_pct: float) -> int:
     return int(round(size / crop_pct))
 
 
-def eval_transform(
-    size: int, mean: Sequence[float], std: Sequence[float], crop_pct: float = 0.875,
-    interpolation: str = "bilinear", mode: str = "center",
-) -> Callable[[object], torch.Tensor]:
-    """Centre crop (one ``C x H x W`` view) or a ``V x C x H x W`` stack for ``10crop`` / ``144crop``."""
+def eval_transform(size: int, crop_pct: float = 0.875, interpolation: str = "bilinear",
+                   mode: str = "center") -> Callable[[object], torch.Tensor]:
+    """Centre crop (one uint8 ``C x H x W`` view) or a ``V x C x H x W`` stack for ``10crop`` / ``144crop``."""
     check_choice("data.eval_mode", mode, EVAL_MODES)
     interp = InterpolationMode(interpolation)
-    normalise = v2.Compose(_to_float(mean, std))
+    to_tensor = v2.ToImage()  # uint8, as the train crops: the device scales and normalises
     if mode == "center":
         return v2.Compose([v2.Resize(resize_size(size, crop_pct), interpolation=interp, antialias=True),
-                           v2.CenterCrop(size), normalise])
+                           v2.CenterCrop(size), to_tensor])
     if mode == "10crop":
         def ten(img: object) -> torch.Tensor:
-            img = F.resize(v2.ToImage()(img), resize_size(size, crop_pct), interpolation=interp, antialias=True)
-            return torch.stack([normalise(v) for v in F.ten_crop(img, size)])
+            img = F.resize(to_tensor(img), resize_size(size, crop_pct), interpolation=interp, antialias=True)
+            return torch.stack(list(F.ten_crop(img, size)))
         return ten
-    return lambda img: torch.stack([normalise(v) for v in googlenet_144_views(v2.ToImage()(img), size, interp)])
+    return lambda img: torch.stack(googlenet_144_views(to_tensor(img), size, interp))
 
 
 def googlenet_144_views(img: torch.Tensor, size: int, interp: InterpolationMode = InterpolationMode.BILINEAR) -> list[torch.Tensor]:

@@ -13,7 +13,6 @@ from lightning_modules.transforms import eval_transform, googlenet_144_views
 from tiny_net import TinyInception
 
 INFO = TinyInception.info
-NORM = {"mean": (0.5,) * 3, "std": (0.5,) * 3}
 
 
 @pytest.mark.parametrize("shape", [(3, 40, 60), (3, 60, 40)])  # landscape and portrait squares
@@ -22,9 +21,9 @@ def test_googlenet_144_crop_views(shape: tuple[int, int, int]) -> None:
     views = googlenet_144_views(img, 16)
     assert len(views) == 4 * 3 * 6 * 2 and all(v.shape == (3, 16, 16) for v in views)
     assert torch.equal(views[6], views[0].flip(-1))  # the 7th view mirrors the 1st
-    assert eval_transform(16, **NORM, mode="144crop")(img).shape == (144, 3, 16, 16)
-    assert eval_transform(16, **NORM, mode="10crop")(img).shape == (10, 3, 16, 16)
-    assert eval_transform(16, **NORM)(img).shape == (3, 16, 16)
+    assert eval_transform(16, mode="144crop")(img).shape == (144, 3, 16, 16)
+    assert eval_transform(16, mode="10crop")(img).shape == (10, 3, 16, 16)
+    assert eval_transform(16)(img).shape == (3, 16, 16) and eval_transform(16)(img).dtype == torch.uint8
 
 
 def test_mnist_is_three_channel_at_the_model_minimum(tmp_path: Path) -> None:
@@ -86,3 +85,25 @@ def test_bad_options_name_the_valid_choices() -> None:
     for option, value in (("eval_mode", "5crop"), ("on_bad_image", "ignore"), ("input_size", "large")):
         with pytest.raises(ConfigError, match=rf"unknown data.{option}.*'{value}'; valid choices: "):
             MNISTDataModule(num_classes=10, model_info=INFO, **{option: value})
+
+
+@pytest.mark.parametrize("decoder", ["pil", "auto"])  # auto: simplejpeg where installed, PIL for what it cannot take
+def test_every_odd_image_decodes_or_is_counted_with_each_decoder(tmp_path: Path, decoder: str) -> None:
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            d = tmp_path / split / cls
+            d.mkdir(parents=True)
+            Image.new("L", (30, 20), 90).save(d / "gray.jpg")                      # grey JPEG
+            Image.new("CMYK", (20, 30), (0, 50, 100, 0)).save(d / "cmyk.jpg")       # CMYK JPEG: PIL's conversion
+            Image.new("I;16", (20, 20), 40000).save(d / "deep.png")                 # 16-bit grey PNG
+            Image.new("RGB", (1, 1), (9, 8, 7)).save(d / "tiny.jpg")                # 1 x 1: upsampled crop
+            Image.new("P", (20, 20), 3).save(d / "palette.png")
+    whole = tmp_path / "train" / "a" / "gray.jpg"
+    (tmp_path / "train" / "b" / "truncated.jpg").write_bytes(whole.read_bytes()[: len(whole.read_bytes()) // 2])
+    dm = _dm(tmp_path, decoder=decoder)
+    dm.setup()
+    for loader in (dm.val_dataloader(), dm._loader(dm.train_set, shuffle=False)):
+        x, y, bad = dm.on_before_batch_transfer(next(iter(loader)), 0)
+        assert x.dtype == torch.uint8 and x.shape[1:] == (3, 16, 16)
+        assert x.shape[0] == 10 and [b.path for b in bad] in ([], [str(tmp_path / "train" / "b" / "truncated.jpg")])
+    assert len(bad) == 1  # the train split's truncated file, counted

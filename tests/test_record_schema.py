@@ -187,6 +187,7 @@ ALLOWED = {
     ("lightning_modules/callbacks.py", "mode"): "ModelCheckpoint's mode (max)",
     ("lightning_modules/callbacks.py", "epochs"): "a key of TimeToTarget's reached-at summary",
     ("lightning_modules/callbacks.py", "top1"): "a key of TimeToTarget's reached-at summary",
+    ("lightning_modules/throughput.py", "batch_size"): "the DataModule's attribute",
     ("lightning_modules/mllog.py", "seed"): "MLPerf's :::MLLOG key of that name",
     ("bench/report/figures.py", "status"): "a section key",
     ("bench/report/figures.py", "utilization"): "a section key",

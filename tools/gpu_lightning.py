@@ -67,8 +67,8 @@ def bare_epoch(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
     _synchronize(device)
     start = time.perf_counter()
     module.train()
-    for x, y, _skipped in train_loader:
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    for batch in train_loader:
+        x, y, _skipped = datamodule.prepare_batch(batch, device, train=True)  # uint8 -> augmented float on the device
         with autocast():
             _logits, loss = module.loss(module.net(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -80,8 +80,8 @@ def bare_epoch(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
         images += len(y)
     module.eval()
     with torch.inference_mode(), autocast():
-        for x, _y, _skipped in val_loader:
-            module.predict_proba(x.to(device, non_blocking=True))
+        for batch in val_loader:
+            module.predict_proba(datamodule.prepare_batch(batch, device, train=False)[0])
     _synchronize(device)
     seconds = time.perf_counter() - start
     return {"bare_images_per_s": images / seconds, "bare_seconds": seconds, "bare_steps": len(train_loader),

@@ -97,8 +97,7 @@ def bare_run(trainer: pl.Trainer, module: Any, datamodule: pl.LightningDataModul
         if i == warmup:
             _sync(device)
             start = time.perf_counter()
-        x, y, _ = next(batches)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        x, y, _ = datamodule.prepare_batch(next(batches), device, train=True)  # uint8 -> augmented float on the device
         optimizer.zero_grad(set_to_none=True)
         _, loss = module.loss(net(x), y)
         loss.backward()

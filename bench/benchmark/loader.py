@@ -1,8 +1,9 @@
 """``bench.input=loader``: is the run limited by the model or by its input pipeline?
 
 One job measures three throughputs in one process with the configured ``data=`` DataModule and its workers:
-the pipeline alone (file read, decode, transforms; no model), end to end (loader -> pinned memory -> device
-with ``non_blocking`` -> the model's step) and the model alone on the same input tensor. End to end and the
+the pipeline alone (file read, decode, worker transforms, the batch's copy to the device and its on-device
+augmentation and normalisation, as in training; no model), end to end (that, then the model's step) and the
+model alone on the same input tensor. End to end and the
 model alone are timed in turn, in a few alternating blocks, so that machine load changing during the job hits
 both alike instead of faking or hiding a bound. The run is data-bound when end to end is below 0.9 x the
 model alone.
@@ -22,14 +23,11 @@ from dataclasses import asdict
 from typing import Any
 
 import torch
-import torchvision
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, Dataset
-from torchvision.datasets import ImageFolder
-from torchvision.io import ImageReadMode
 
 from lightning_modules.data import DECODE_CHOICES
+from lightning_modules.throughput import DATA_BOUND_RATIO
 
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
@@ -37,7 +35,6 @@ from contracts.errors import ConfigError, check_choice
 from contracts.record import F, Loader
 
 REAL_DATA = "imagefolder, imagenet, mnist or digits"
-DATA_BOUND_RATIO = 0.9  # end to end below this fraction of the model alone: the input pipeline limits the run
 ROUNDS = 3  # alternating blocks of end-to-end and model-alone steps
 
 
@@ -70,25 +67,6 @@ class Delayed:
         return self.fn(item)
 
 
-class EncodedFiles(Dataset):
-    """An image folder's files as undecoded bytes (``data.decode=gpu``): the workers only read."""
-
-    def __init__(self, samples: list[tuple[str, int]], delay_s: float) -> None:
-        self.samples = samples
-        self.read = Delayed(torchvision.io.read_file, delay_s) if delay_s else torchvision.io.read_file
-
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        path, label = self.samples[index]
-        return self.read(path), label
-
-
-def collate_encoded(samples: list[tuple[torch.Tensor, int]]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    return [data for data, _ in samples], torch.tensor([label for _, label in samples])
-
-
 class RecordedSampler:
     """A sampler that remembers the indices it hands out: how many distinct images the run read."""
 
@@ -116,19 +94,11 @@ class Feed:
         dataset = datamodule.train_set if train else datamodule.val_set
         delay_s = bench.loader.read_latency_ms / 1000
         self.name, self.device, self.decode = cfg.data.name, device, datamodule.decode
+        self.datamodule, self.train = datamodule, train
         self.workers, self.dataset_size = datamodule.num_workers, len(dataset)
-        if self.decode == "gpu":
-            if not isinstance(dataset, ImageFolder):
-                raise ConfigError(f"data.decode=gpu decodes JPEG files; data={self.name} holds decoded arrays "
-                                  "(use data.decode=cpu)")
-            self.transform = dataset.transform  # the same torchvision v2 pipeline, run on the device
-            loader = DataLoader(EncodedFiles(dataset.samples, delay_s), batch_size=bench.batch_size, shuffle=train,
-                                num_workers=self.workers, collate_fn=collate_encoded,
-                                persistent_workers=self.workers > 0, drop_last=train)
-        else:
-            if delay_s:
-                dataset.transform = Delayed(dataset.transform, delay_s)
-            loader = datamodule.train_dataloader() if train else datamodule.val_dataloader()
+        if delay_s:  # every transform gets the file (or the array) first: the wait comes before the read
+            dataset.transform = Delayed(dataset.transform, delay_s)
+        loader = datamodule.train_dataloader() if train else datamodule.val_dataloader()
         if len(loader) == 0:
             raise ConfigError(f"the {'train' if train else 'val'} split of data={self.name} holds {len(dataset)} "
                               f"images, fewer than one batch of {bench.batch_size}")
@@ -137,14 +107,10 @@ class Feed:
         self.loader = loader
 
     def batches(self) -> Iterator[torch.Tensor]:
-        """Model-input batches from a fresh pass of the loader, endlessly: CPU tensors, or on the device for decode=gpu."""
+        """Model-input batches on the device from a fresh pass of the loader, endlessly: what training's hooks make."""
         while True:
-            for images, *_ in self.loader:
-                yield self._decode_on_device(images) if self.decode == "gpu" else images
-
-    def _decode_on_device(self, files: list[torch.Tensor]) -> torch.Tensor:
-        images = torchvision.io.decode_jpeg(files, mode=ImageReadMode.RGB, device=self.device)
-        return torch.stack([self.transform(image) for image in images])
+            for batch in self.loader:
+                yield self.datamodule.prepare_batch(batch, self.device, self.train)[0]
 
     def timed(self, consume: Callable[[torch.Tensor], object], device: torch.device, steps: int,
               burn_in: int) -> tuple[list[float], int]:
@@ -163,14 +129,11 @@ class Feed:
         """Pipeline alone, then end to end and model alone in turn; the record's timed figures become end to end."""
         device, steps = self.device, bench.steps
         # the pipeline's first batch waits for the workers to start
-        times, images = self.timed(lambda batch: None, device if self.decode == "gpu" else torch.device("cpu"),
-                                   steps, max(1, bench.burn_in))
+        times, images = self.timed(lambda batch: None, device, steps, max(1, bench.burn_in))
         pipeline = images / sum(times)
 
         def to_model(batch: torch.Tensor) -> None:
-            if device.type == "cuda" and not batch.is_cuda:
-                batch = batch.pin_memory()
-            x[: len(batch)].copy_(batch, non_blocking=True)
+            x[: len(batch)].copy_(batch)
             step()
 
         times, model_times, images = [], [], 0

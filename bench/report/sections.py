@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from bench.report import curves, speed, tables
+from bench.report import curves, pipeline, speed, tables
 from bench.report import time_to_accuracy as tta
 from bench.report.records import Report
 from contracts.record import F
@@ -69,6 +69,9 @@ SECTIONS: tuple[Section, ...] = (
     Section("time", "Where the time goes: module time share vs FLOP share, input pipeline vs model",
             speed.time_records, (("Input pipeline vs model", speed.pipeline_table),
                                  ("Costliest modules per profiled run", speed.modules_table))),
+    Section("train_speed", "Training throughput beside bench=train_step (same model, batch, input size, device) "
+            "and the loader's wait share of each step", pipeline.train_records,
+            (("", pipeline.train_vs_step_table),)),
     Section("seed_pairs", "The seed documents' block pairs: FLOP ratio vs time ratio (baseline / improved)",
             speed.seed_pair_records, (("", speed.seed_pair_table),)),
     Section("table3", "Rethinking Table 3: measured top-1/top-5 error beside the paper's", tables.table3_records,

@@ -32,6 +32,7 @@ from contracts.metrics import accuracy_fields, top_k_for
 from contracts.record import F
 from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, TimeToTarget
 from lightning_modules.mllog import MLLogCallback
+from lightning_modules.throughput import ThroughputMeter
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,8 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     callbacks = build_callbacks(cfg.get("callbacks"), {
         "dirpath": ckpt_dir, F.checkpoint: ckpt_dir / "last.ckpt", "guard": ctx.guard, "path": event_log,
         "started_s": started, F.top_k: top_k_for(cfg.data.num_classes)})
-    recorder, best, target = (_one(callbacks, kind) for kind in (EpochRecorder, BestCheckpoint, TimeToTarget))
+    recorder, best, target, meter = (_one(callbacks, kind) for kind in
+                                     (EpochRecorder, BestCheckpoint, TimeToTarget, ThroughputMeter))
     if recorder is None or best is None:
         raise ConfigError("the callbacks group must keep epoch_recorder and best_checkpoint: the record is made from them")
     trainer = build_trainer(cfg, ctx, callbacks)
@@ -162,6 +164,8 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
             raise
         pending = ctx.guard.pending if ctx.guard is not None else None
         raise pending or StopSignal(signal.SIGTERM) from None
+    if meter is not None:
+        print(meter.verdict())
     # validate(ckpt_path=best) reloads the callbacks' state of the best epoch: read them first
     init_s = recorder.segment_started - started if recorder.segment_started is not None else None
     timed = time_to_accuracy(cfg, recorder, target, init_s, ctx.record[F.event_log])
@@ -180,6 +184,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         F.images_per_s: timed[F.train_images_per_s],
         F.skipped_images: skipped,
         F.curves: history[F.curves],
+        **(meter.figures() if meter is not None else {}),
     }
 
 

@@ -1,0 +1,182 @@
+"""The batch side of the input pipeline, on the training device: uint8 → float, GoogLeNet's photometric
+distortion per sample, normalisation.
+
+The photometric distortion is torchvision's ``ColorJitter(brightness=32/255, contrast=0.5, saturation=0.5,
+hue=0.2)`` as the per-sample pipeline drew it before (the ranges TF-slim gives Howard's distortions), drawn
+the same way for each image of the batch: brightness / contrast / saturation factors uniform in
+[1-b, 1+b], hue shift uniform in [-h, h], the four in a uniformly random order of their own. Each operation is
+torchvision's float formula (``adjust_brightness`` / ``adjust_contrast`` / ``adjust_saturation`` /
+``adjust_hue``), clamped to [0, 1] after each, as there. One difference: the per-sample path ran on uint8
+tensors and truncated to uint8 after every step; here the image stays in float32 between steps, so the output
+is the same distortion without those four roundings (a test compares both).
+
+On a GPU the images that take the same operation at the same step are gathered and transformed together
+(a handful of kernels per batch); on a CPU, where a gather is a full extra pass over memory, each image is
+transformed in place on its own view.
+
+The hue step is some forty elementwise passes in eager PyTorch, the bulk of the distortion's cost on a CPU;
+``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse it into one loop (the hue step 5x
+cheaper per image on a CPU core here, the whole distortion about 3x; after a one-time compile of seconds,
+cached on disk by inductor).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights (ITU-R 601-2 luma)
+# GoogLeNet's photometric distortion as this project draws it (torchvision ColorJitter arguments)
+PHOTOMETRIC = {"brightness": 32 / 255, "contrast": 0.5, "saturation": 0.5, "hue": 0.2}
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    """``N x 1 x H x W`` luma of ``N x 3 x H x W`` float RGB."""
+    return (x[:, 0:1] * GRAY[0]).add_(x[:, 1:2], alpha=GRAY[1]).add_(x[:, 2:3], alpha=GRAY[2])
+
+
+def brightness_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return x.mul_(f.view(-1, 1, 1, 1)).clamp_(0, 1)
+
+
+def contrast_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    f = f.view(-1, 1, 1, 1)
+    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)  # N x 1 x 1 x 1
+    return x.mul_(f).add_(mean * (1 - f)).clamp_(0, 1)
+
+
+def saturation_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    f = f.view(-1, 1, 1, 1)
+    gray = _gray(x).mul_(1 - f)  # N x 1 x H x W
+    return x.mul_(f).add_(gray).clamp_(0, 1)
+
+
+def hue(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """HSV hue shifted by ``f`` turns: value (max) and chroma (max - min) stay, the hexcone gives RGB back.
+
+    Written out of place so that ``torch.compile`` fuses it into one loop (in place, inductor keeps copies).
+    """
+    low, high = torch.aminmax(x, dim=1)  # N x H x W each
+    chroma = high - low
+    r, g, b = x.unbind(1)
+    is_r = high == r
+    is_g = (high == g) & ~is_r
+    numerator = torch.where(is_r, g - b, torch.where(is_g, b - r, r - g))
+    offset = torch.where(is_r, 0.0, torch.where(is_g, 2.0, 4.0))
+    # hue in sixths of a turn, shifted; grey pixels (chroma 0) keep any hue: they come back grey
+    sixths = numerator / torch.where(chroma > 0, chroma, 1.0) + offset + 6 * f.view(-1, 1, 1)
+    channels = []
+    for n in (5.0, 3.0, 1.0):  # R, G, B of HSV -> RGB: v - c * clamp(min(k, 4 - k), 0, 1), k = (n + h) mod 6
+        k = torch.remainder(sixths + n, 6.0)
+        channels.append(high - chroma * torch.clamp(torch.minimum(k, 4.0 - k), 0, 1))
+    return torch.stack(channels, 1)
+
+
+def hue_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return x.copy_(hue(x, f))
+
+
+OPERATIONS = (brightness_, contrast_, saturation_, hue_)
+
+
+@dataclass
+class Jitter:
+    """One batch's draw: ``order`` N x 4 (operation indices, brightness 0 contrast 1 saturation 2 hue 3, in the
+    order each image takes them) and ``factors`` N x 4 (brightness, contrast, saturation factors; hue shift)."""
+
+    order: torch.Tensor
+    factors: torch.Tensor
+
+
+def draw_jitter(n: int, generator: torch.Generator | None = None, brightness: float = PHOTOMETRIC["brightness"],
+                contrast: float = PHOTOMETRIC["contrast"], saturation: float = PHOTOMETRIC["saturation"],
+                hue: float = PHOTOMETRIC["hue"]) -> Jitter:
+    """ColorJitter's per-image draw for ``n`` images (on the CPU, seeded by ``generator``)."""
+    low = torch.tensor([max(0.0, 1 - brightness), max(0.0, 1 - contrast), max(0.0, 1 - saturation), -hue])
+    high = torch.tensor([1 + brightness, 1 + contrast, 1 + saturation, hue])
+    factors = low + (high - low) * torch.rand(n, 4, generator=generator)
+    order = torch.rand(n, 4, generator=generator).argsort(dim=1)  # a uniformly random permutation per image
+    return Jitter(order, factors)
+
+
+Operation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def compiled_operations() -> tuple[Operation, ...]:
+    """``OPERATIONS`` with the hue step compiled (fused into one loop by inductor)."""
+    fused = torch.compile(hue, fullgraph=True)
+    return (*OPERATIONS[:3], lambda x, f: x.copy_(fused(x, f)))
+
+
+def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None,
+            operations: tuple[Operation, ...] = OPERATIONS) -> torch.Tensor:
+    """Apply each image's four operations in its own order, in place on ``N x 3 x H x W`` float in [0, 1].
+
+    ``gather``: transform the images that take one operation at one step together (default off the CPU) or
+    each image on its own view (default on the CPU); both give the same result.
+    """
+    factors = jitter.factors.to(x.device, non_blocking=True)
+    if not (x.device.type != "cpu" if gather is None else gather):
+        for i, order in enumerate(jitter.order.tolist()):
+            for op in order:
+                operations[op](x[i:i + 1], factors[i:i + 1, op])
+        return x
+    order = jitter.order.to(x.device, non_blocking=True)
+    for step in range(4):
+        for op, fn in enumerate(operations):
+            chosen = (order[:, step] == op).nonzero().squeeze(1)
+            x[chosen] = fn(x[chosen], factors[chosen, op])  # an empty selection is a no-op
+    return x
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """torch's intra-op pool at one thread: the per-image steps are hundreds of small ops, which a pool only
+    slows (and on a busy machine, each op's barrier waits for a descheduled thread: seconds per batch)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+class BatchAugment:
+    """uint8 ``N x C x H x W`` (or ``N x V x C x H x W`` multi-crop stacks) → normalised float32 on their device.
+
+    ``photometric``: apply the distortion to training batches. ``seed`` seeds the draw (rank and worker-free:
+    the draw happens in the main process). ``compile``: the hue step through ``torch.compile``.
+    """
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], photometric: bool = False, seed: int = 0,
+                 compile: bool = False) -> None:
+        self.mean, self.std, self.photometric = tuple(mean), tuple(std), photometric
+        self.operations = compiled_operations() if compile and photometric else OPERATIONS
+        self.generator = torch.Generator().manual_seed(seed)
+        self._affine: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def _scale_shift(self, device: torch.device, from_uint8: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x - mean) / std as x * scale + shift, for x in [0, 255] (uint8) or [0, 1] (float)."""
+        key = (device, from_uint8)
+        if key not in self._affine:
+            std, mean = torch.tensor(self.std), torch.tensor(self.mean)
+            scale = 1 / (std * (255.0 if from_uint8 else 1.0))
+            self._affine[key] = (scale.view(3, 1, 1).to(device), (-mean / std).view(3, 1, 1).to(device))
+        return self._affine[key]
+
+    def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        if images.device.type == "cpu":
+            with one_thread():
+                return self._apply(images, train)
+        return self._apply(images, train)
+
+    def _apply(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        if train and self.photometric:
+            x = jitter_(images.float().div_(255), draw_jitter(len(images), self.generator), operations=self.operations)
+            scale, shift = self._scale_shift(x.device, from_uint8=False)
+        else:
+            x = images.float()
+            scale, shift = self._scale_shift(x.device, from_uint8=True)
+        return x.mul_(scale).add_(shift)

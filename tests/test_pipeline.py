@@ -1,0 +1,239 @@
+"""The input pipeline: batched photometric distortion vs torchvision's per-sample one, uint8 batches + on-device
+normalisation vs the float path, reduced-size decodes, training throughput, the benchmark command."""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy import stats
+from torchvision.transforms import InterpolationMode, v2
+
+from lightning_modules.batch_augment import PHOTOMETRIC, BatchAugment, draw_jitter, jitter_
+from lightning_modules.decode import DECODERS, crop_box, decode_cropped, reduction, resolve_decoder
+from lightning_modules.transforms import TrainCrop, eval_transform
+from tools.pipeline_bench import main as pipeline_bench, make_jpeg_folder
+
+from helpers import TINY_TRAIN, make_train_cfg
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+DECODERS_HERE = [d for d in DECODERS[1:] if d == "pil" or resolve_decoder("auto") == d]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_jpeg_folder(tmp_path_factory.mktemp("photos"), count=6)
+
+
+def natural_batch(n: int, size: int = 24, seed: int = 0) -> torch.Tensor:
+    """uint8 images with colour and structure (smooth fields + noise), not flat noise."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, 4, 4, generator=gen)
+    fine = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    return (fine + 0.05 * torch.randn(n, 3, size, size, generator=gen)).clamp(0, 1).mul(255).round().to(torch.uint8)
+
+
+def torchvision_params(n: int, seed: int) -> list[dict]:
+    jitter = v2.ColorJitter(**PHOTOMETRIC)
+    torch.manual_seed(seed)
+    return [jitter.make_params([]) for _ in range(n)]
+
+
+def test_the_draw_matches_color_jitter_in_distribution() -> None:
+    n = 3000
+    ours = draw_jitter(n, torch.Generator().manual_seed(1))
+    theirs = torchvision_params(n, seed=2)
+    names = ("brightness_factor", "contrast_factor", "saturation_factor", "hue_factor")
+    for column, name in enumerate(names):  # each factor: same distribution (two-sample KS)
+        assert stats.ks_2samp(ours.factors[:, column].numpy(), [p[name] for p in theirs]).pvalue > 1e-3, name
+    perms = list(itertools.permutations(range(4)))
+    count = lambda orders: np.array([sum(tuple(o) == p for o in orders) for p in perms])  # noqa: E731
+    ours_n, theirs_n = count(ours.order.tolist()), count([p["fn_idx"].tolist() for p in theirs])
+    # every order equally likely in both (chi-square against uniform), and the two alike (contingency)
+    assert stats.chisquare(ours_n).pvalue > 1e-3 and stats.chisquare(theirs_n).pvalue > 1e-3
+    assert stats.chi2_contingency(np.stack([ours_n, theirs_n])).pvalue > 1e-3
+
+
+def test_same_draw_gives_torchvisions_float_result_both_ways() -> None:
+    images = natural_batch(24).float().div(255)
+    jitter = draw_jitter(24, torch.Generator().manual_seed(3))
+    reference = v2.ColorJitter(**PHOTOMETRIC)
+    expected = torch.stack([
+        reference.transform(img, {"fn_idx": order, "brightness_factor": f[0].item(), "contrast_factor": f[1].item(),
+                                  "saturation_factor": f[2].item(), "hue_factor": f[3].item()})
+        for img, order, f in zip(images, jitter.order, jitter.factors)])
+    for gather in (False, True):  # per-image views (CPU) and gathered subsets (GPU)
+        assert torch.allclose(jitter_(images.clone(), jitter, gather=gather), expected, atol=2e-5), gather
+
+
+@pytest.mark.slow  # torch.compile's first compile: seconds, more on a busy machine
+def test_the_compiled_hue_step_gives_the_eager_result() -> None:
+    images = natural_batch(6)
+    eager = BatchAugment(MEAN, STD, photometric=True, seed=8)(images, train=True)
+    compiled = BatchAugment(MEAN, STD, photometric=True, seed=8, compile=True)(images, train=True)
+    assert torch.allclose(eager, compiled, atol=1e-4)
+
+
+def test_batched_output_matches_the_per_sample_uint8_path_in_distribution() -> None:
+    # the per-sample path as before (ColorJitter on each uint8 image, then scaled) vs the batch, independent draws
+    images = natural_batch(400, seed=4)
+    torch.manual_seed(5)
+    jitter = v2.ColorJitter(**PHOTOMETRIC)
+    before = torch.stack([jitter(img) for img in images]).float().div(255)
+    after = BatchAugment((0.0,) * 3, (1.0,) * 3, photometric=True, seed=6)(images, train=True)
+    hsv_sat = lambda x: (x.amax(1) - x.amin(1)).mean((1, 2))  # noqa: E731  per-image mean chroma
+    for name, stat in (("mean", lambda x: x.mean((1, 2, 3))), ("contrast", lambda x: x.std((1, 2, 3))),
+                       ("chroma", hsv_sat), ("red share", lambda x: (x[:, 0] / x.sum(1).clamp_min(1e-3)).mean((1, 2)))):
+        assert stats.ks_2samp(stat(before).numpy(), stat(after).numpy()).pvalue > 1e-3, name
+    assert abs(before.mean() - after.mean()) < 2 / 255  # no bias beyond the old path's uint8 truncations
+
+
+def test_uint8_batches_normalised_on_the_device_equal_the_float_path() -> None:
+    images = natural_batch(8, size=40)
+    float_path = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)])
+    expected = torch.stack([float_path(img) for img in images])
+    assert torch.allclose(BatchAugment(MEAN, STD)(images, train=False), expected, atol=1e-5)
+    views = torch.stack([eval_transform(16, mode="10crop")(img) for img in images])  # N x V x C x H x W stacks too
+    assert views.dtype == torch.uint8
+    assert torch.allclose(BatchAugment(MEAN, STD)(views, train=False), float_path(views.flatten(0, 1)).view(views.shape),
+                          atol=1e-5)
+
+
+def test_train_crops_draw_random_resized_crops_boxes() -> None:
+    for seed in range(50):
+        torch.manual_seed(seed)
+        theirs = v2.RandomResizedCrop(32).make_params([torch.zeros(3, 120, 200)])
+        torch.manual_seed(seed)
+        assert crop_box(200, 120, (0.08, 1.0), (3 / 4, 4 / 3)) == (theirs["left"], theirs["top"], theirs["width"],
+                                                                   theirs["height"])
+
+
+@pytest.mark.parametrize("decoder", DECODERS_HERE)
+def test_a_train_crop_equals_the_tensor_crop_of_the_whole_image_within_rounding(photos: Path, decoder: str) -> None:
+    path = str(next(photos.glob("*.jpg")))
+    whole = v2.PILToTensor()(Image.open(path).convert("RGB"))
+    # 240 px from a <= 500 px image: never a reduced decode (that resamples in the DCT; tested below)
+    crop = TrainCrop(240, hflip=False, random_interpolation=False, decoder=decoder)
+    torch.manual_seed(7)
+    ours = crop(path)
+    torch.manual_seed(7)
+    left, top, w, h = crop_box(whole.shape[-1], whole.shape[-2], crop.scale, crop.ratio)
+    theirs = v2.functional.resized_crop(whole, top, left, h, w, [240, 240], InterpolationMode.BILINEAR, antialias=True)
+    diff = (ours.int() - theirs.int()).abs()
+    assert ours.dtype == torch.uint8 and ours.shape == (3, 240, 240)
+    assert diff.float().mean() < 1.0 and diff.max() <= 24  # PIL vs tensor resampling and decoder rounding only
+
+
+@pytest.mark.parametrize("decoder", DECODERS_HERE)
+def test_reduced_size_decode_never_gives_a_crop_smaller_than_the_target(tmp_path: Path, decoder: str) -> None:
+    path = tmp_path / "big.jpg"
+    Image.fromarray(natural_batch(1, size=8)[0].permute(1, 2, 0).numpy()).resize((1203, 901)).save(path, quality=90)
+    whole = Image.open(path).convert("RGB")
+    reduced = 0
+    for seed, size in itertools.product(range(40), (64, 150, 299)):
+        torch.manual_seed(seed)
+        draw = lambda w, h: crop_box(w, h, (0.08, 1.0), (3 / 4, 4 / 3))  # noqa: E731
+        img, box = decode_cropped(str(path), decoder, size, draw)
+        left, top, right, bottom = box
+        assert right - left >= size and bottom - top >= size or img.size == (1203, 901)  # full decode: any crop
+        assert 0 <= left < right <= img.width + 1e-6 and 0 <= top < bottom <= img.height + 1e-6
+        if img.width < 1203:
+            reduced += 1  # the same patch as from the whole image, up to the DCT's resampling
+            torch.manual_seed(seed)
+            l, t, w, h = draw(1203, 901)
+            full = np.asarray(whole.resize((size, size), Image.Resampling.BILINEAR, box=(l, t, l + w, t + h)), float)
+            assert np.abs(np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box), float) - full).mean() < 3
+    assert reduced > 20  # the reduced decodes were taken where the crop allowed
+    assert reduction(600, 1200, 299) == 2 and reduction(597, 1200, 299) == 1 and reduction(2400, 2400, 299) == 8
+
+
+def test_a_bad_decoder_name_is_one_line() -> None:
+    from contracts.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unknown data.decoder 'turbo'; valid choices: auto, pil, simplejpeg"):
+        resolve_decoder("turbo")
+
+
+def test_training_states_its_throughput_and_loader_wait(tmp_path: Path, photos: Path, capsys) -> None:
+    from run import run_task
+
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / "data" / split / cls).mkdir(parents=True)
+            for p in sorted(photos.glob("*.jpg"))[:3]:
+                (tmp_path / "data" / split / cls / p.name).write_bytes(p.read_bytes())
+    (tmp_path / "data" / "train" / "a" / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    record = run_task(make_train_cfg("data=imagefolder", f"data.root={tmp_path / 'data'}", "data.batch_size=2",
+                                     "data.num_workers=1", "data.input_size=32"), tmp_path / "run")
+    assert record["status"] == "ok", record["error"]
+    assert record["timed_steps"] >= 1 and record["steady_images_per_s"] > 0
+    assert 0 <= record["loader_wait_share"] < 1 and isinstance(record["data_bound"], bool)
+    assert record["batch_size"] == 2 and record["input_size"] == 32 and record["skipped_images"] == 1
+    out = capsys.readouterr().out
+    assert "bound: the" in out and "of each step waiting for data" in out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error of a machine without CUDA")
+def test_gpu_decode_for_training_without_cuda_is_one_line(tmp_path: Path, photos: Path) -> None:
+    from run import run_task
+
+    for split, cls in itertools.product(("train", "val"), ("a", "b")):
+        (tmp_path / split / cls).mkdir(parents=True)
+        (tmp_path / split / cls / "x.jpg").write_bytes(next(photos.glob("*.jpg")).read_bytes())
+    record = run_task(make_train_cfg("data=imagefolder", f"data.root={tmp_path}", "data.decode=gpu"), tmp_path / "run")
+    assert record["status"] == "error"
+    assert record["error"].startswith("data.decode=gpu needs a CUDA device; this run trains on cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gpu_decode_trains_from_the_device(tmp_path: Path, photos: Path) -> None:
+    from run import run_task
+
+    for split in ("train", "val"):
+        for cls in ("a", "b"):
+            (tmp_path / split / cls).mkdir(parents=True)
+            for p in sorted(photos.glob("*.jpg"))[:3]:
+                (tmp_path / split / cls / p.name).write_bytes(p.read_bytes())
+    overrides = [o for o in TINY_TRAIN if o != "trainer.accelerator=cpu"]
+    record = run_task(make_train_cfg(*overrides, "trainer.accelerator=gpu", "data=imagefolder", f"data.root={tmp_path}",
+                                     "data.decode=gpu", "data.batch_size=2", "data.input_size=32"), tmp_path / "run")
+    assert record["status"] == "ok", record["error"]
+    assert record["steady_images_per_s"] > 0
+
+
+def test_the_benchmark_command_prints_every_row(photos: Path, capsys) -> None:
+    pipeline_bench(["--folder", str(photos), "--size", "32", "--batch-size", "2", "--workers", "1", "--rounds", "1",
+                    "--batches", "1"])
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "pipeline |" not in line]
+    names = ["decode PIL", "ours default", "ours plain", "timm create_transform", "torchvision ref preset"]
+    assert sum(line.startswith("| ours default") for line in rows) == 2  # eager and compile_augment
+    assert all(any(line.startswith(f"| {name}") for line in rows) for name in names), out
+    assert "6 JPEGs under" in out and "load average" in out
+
+
+def test_the_report_puts_training_img_s_beside_the_matching_train_step_benchmark() -> None:
+    import pandas as pd
+
+    from bench.report.pipeline import train_records, train_vs_step_table
+
+    base = {"status": "ok", "model": "googlenet", "batch_size": 32, "input_size": 224, "device": "cpu"}
+    records = pd.DataFrame([
+        {**base, "task": "train", "run_id": "t1", "steady_images_per_s": 9.0, "loader_wait_share": 0.04,
+         "data_bound": False, "mode": None, "images_per_s": 8.0},
+        {**base, "task": "benchmark", "run_id": "b1", "mode": "forward_backward", "images_per_s": 10.0},
+        {**base, "task": "benchmark", "run_id": "b2", "mode": "forward_backward", "images_per_s": 12.0},
+        {**base, "task": "benchmark", "run_id": "b3", "mode": "forward", "images_per_s": 50.0},         # inference
+        {**base, "task": "benchmark", "run_id": "b4", "mode": "forward_backward", "images_per_s": 99.0,
+         "batch_size": 64},                                                                               # other batch
+        {**base, "task": "train", "run_id": "t2", "steady_images_per_s": 3.0, "loader_wait_share": 0.5,
+         "data_bound": True, "mode": None, "images_per_s": 3.0, "model": "xception"},                    # no benchmark
+    ])
+    assert set(train_records(records)["run_id"]) == {"t1", "t2", "b1", "b2", "b4"}
+    table = train_vs_step_table(None, records).set_index("run_id")
+    assert table.loc["t1", "train_step_images_per_s"] == 12.0 and table.loc["t1", "train / train_step"] == 0.75
+    assert table.loc["t1", "_records"] == [0, 2] and pd.isna(table.loc["t2", "train_step_images_per_s"])
+    assert bool(table.loc["t2", "data_bound"]) is True
