@@ -47,8 +47,13 @@ def test_variants_of_one_model_are_groups_of_their_own(tmp_path: Path) -> None:
         ["googlenet_bn model.width=16", 2, 160.5], ["googlenet_bn model.width=8", 2, 80.5]]
 
 
-def test_speedup_is_the_ratio_of_median_times() -> None:
-    assert speedup([10.0, 12.0, 14.0], [30.0, 36.0]).ratio == 33.0 / 12.0 and speedup([], [1.0]) is None
+def test_speedup_is_the_ratio_of_mean_times_with_the_compare_interval() -> None:
+    found = speedup([10.0, 12.0, 14.0], [30.0, 36.0])
+    assert found.ratio == pytest.approx(33.0 / 12.0) and speedup([], [1.0]) is None
+    low, high = found.interval  # a 2.75x gap with little seed-to-seed spread: the interval holds it, far from 1
+    assert 1 < low < found.ratio < high
+    assert speedup([10.0, 12.0, 14.0], [30.0, 36.0]) == found  # seeded: the same runs, the same bounds
+    assert speedup([10.0], [30.0, 36.0]).interval is None  # one run on a side: no seed-to-seed spread measured
 
 
 def _tta(root: Path, name: str, seed: int, time_s: float | None, device: str = "Test CPU", **fields: object) -> None:

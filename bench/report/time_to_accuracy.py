@@ -14,9 +14,11 @@ import statistics
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from contracts.status import Status
+from bench.report import compare_stats as cs
 from bench.report.records import Report
 from bench.report.tables import RECORDS, accuracy_label
 from contracts.record import F
@@ -70,21 +72,30 @@ def reference_check(epochs: list[float], reference: float | None) -> str | None:
     return f"mean {statistics.fmean(epochs):.3g} vs {reference:g} epochs, one-sided t-test p={p:.3g}: {verdict}"
 
 
+SPEEDUP_CONFIDENCE = 0.95  # as the compare task's default
+SPEEDUP_DRAWS = 2000
+SPEEDUP_SEED = 0          # the interval is reproducible: the same runs give the same bounds
+
+
 @dataclass(frozen=True)
 class Speedup:
-    ratio: float                               # B's median time over A's: A is this many times faster
-    interval: tuple[float, float] | None = None  # the interval on the ratio, where a method gives one
+    ratio: float                               # B's mean time over A's: A is this many times faster
+    interval: tuple[float, float] | None = None  # its 95% interval over runs (None with fewer than 2 runs a side)
 
 
 def speedup(times_a: list[float], times_b: list[float]) -> Speedup | None:
     """How much faster A reaches the target than B, from the two devices' times of the runs that reached it.
 
-    The hook for an interval method (the compare work's ``bench/report/compare_stats.py``): it takes the same
-    two sets of times and fills ``interval``; until then the ratio of medians stands alone.
+    The compare task's interval method (``compare_stats.compare_sides``): each run is one unit, resampled with
+    replacement and expanded for the few runs a side has, so the interval holds the seed-to-seed spread.
     """
     if not times_a or not times_b:
         return None
-    return Speedup(statistics.median(times_b) / statistics.median(times_a))
+    side = lambda times: [[np.asarray([t])] for t in times]  # runs -> one repeat -> one observation
+    iv = cs.compare_sides(side(times_b), side(times_a), cs.mean_stat, lower_is_better=True,
+                          confidence=SPEEDUP_CONFIDENCE, draws=SPEEDUP_DRAWS,
+                          rng=np.random.default_rng(SPEEDUP_SEED))
+    return Speedup(iv.ratio, None if iv.too_few else (iv.low, iv.high))
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -176,7 +187,7 @@ def device_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
                 flip = found.ratio < 1  # say it as "the faster one is x times faster"
                 fast, slow, ratio = (b, a, 1 / found.ratio) if flip else (a, b, found.ratio)
                 bounds = found.interval and sorted((1 / v if flip else v) for v in found.interval)
-                interval = f"{bounds[0]:.3g}-{bounds[1]:.3g}" if bounds else "not computed (ratio of medians)"
+                interval = f"{bounds[0]:.3g}-{bounds[1]:.3g}" if bounds else "needs 2 or more runs a side"
                 rows.append({**dict(zip(same, key)),
                              "comparison": f"{fast} reaches {key[3]:g} % {ratio:.3g}x faster than {slow}",
                              "ratio": ratio, "interval": interval,
