@@ -25,7 +25,8 @@ from contracts.record_bench import (Backend, BenchSetup, Compile, Cost, Energy, 
                                     Latency, Loader, Machine, Memory, Offline, Profile, Repeats, Server, StepClocks,
                                     Timing)
 from contracts.record_fields import VIEW
-from contracts.record_job import Environment, Identity, Interruption, Liveness, ReportSummary, Storage
+from contracts.record_job import (CompareSummary, Environment, Identity, Interruption, Liveness, ReportSummary,
+                                  Storage)
 from contracts.record_train import Ablation, TimeToAccuracy, Training, TrainThroughput
 from contracts.status import Status
 
@@ -35,8 +36,7 @@ SCHEMA_VERSION = 2
 AREAS: tuple[type, ...] = (Identity, Liveness, Interruption, Storage, Environment, BenchSetup, Timing, StepClocks, Compile,
                            Backend, Latency, Server, Offline, Repeats, Cost, Memory, Machine, GpuState, GpuSampling,
                            GpuNeighbours, Energy, Loader, Profile, Training, TimeToAccuracy, TrainThroughput,
-                           Ablation,
-                           ReportSummary)
+                           Ablation, ReportSummary, CompareSummary)
 
 
 @dataclass(frozen=True)

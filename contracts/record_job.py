@@ -93,3 +93,26 @@ class Storage:
 
     write_error: Optional[str] = None     # e.g. "ENOSPC (No space left on device) writing <out_dir>/record.json"
     record_fallback: Optional[str] = None  # where the record was written instead (paths.fallback_dir/<run_id>/)
+
+
+@dataclass
+class CompareSummary:
+    """task=compare: the sides, the counts per verdict, the suite line and the files written (``bench.report.compare``)."""
+
+    compare_baseline: Optional[str] = None      # the baseline side's label (a value of compare.by, or its dirs)
+    compare_candidate: Optional[str] = None     # the candidate side's label
+    compare_by: Optional[str] = None            # the field the records were split by (null: two results dirs)
+    n_pairs: Optional[int] = None               # settings found on both sides
+    n_unpaired: Optional[int] = None            # settings found on one side only
+    n_faster: Optional[int] = None              # pairs per verdict
+    n_slower: Optional[int] = None
+    n_no_change: Optional[int] = None
+    n_inconclusive: Optional[int] = None
+    n_noisy: Optional[int] = None
+    n_not_comparable: Optional[int] = None      # pairs without a figure both sides have
+    suite_ratio: Optional[float] = None         # geomean of the pairs' ratios (> 1: candidate faster)
+    suite_low: Optional[float] = None           # its interval at compare.confidence
+    suite_high: Optional[float] = None
+    compare_markdown: Optional[str] = None      # output paths
+    compare_csv: Optional[str] = None
+    compare_dashboard: Optional[str] = None

@@ -76,29 +76,6 @@ class Comparison:
     suite: list[dict[str, Any]] = field(default_factory=list)
 
 
-@dataclass
-class CompareFigures:
-    """The compare job's record fields (the lead moves these into the record schema)."""
-
-    compare_baseline: str | None = None      # the baseline side's label (a value of compare.by, or its dirs)
-    compare_candidate: str | None = None     # the candidate side's label
-    compare_by: str | None = None            # the field the records were split by (null: two results dirs)
-    n_pairs: int | None = None               # settings found on both sides
-    n_unpaired: int | None = None            # settings found on one side only
-    n_faster: int | None = None              # pairs per verdict
-    n_slower: int | None = None
-    n_no_change: int | None = None
-    n_inconclusive: int | None = None
-    n_noisy: int | None = None
-    n_not_comparable: int | None = None      # pairs without a figure both sides have
-    suite_ratio: float | None = None         # geomean of the pairs' ratios (> 1: candidate faster)
-    suite_low: float | None = None           # its interval at compare.confidence
-    suite_high: float | None = None
-    compare_markdown: str | None = None      # output paths
-    compare_csv: str | None = None
-    compare_dashboard: str | None = None
-
-
 # ------------------------------------------------------------------------------------------ the sides
 def _config_value(path: str, key: str) -> Any:
     """A dotted config key (``bench.threads``) as the record's stored config holds it."""

@@ -8,12 +8,12 @@ from typing import Any
 import pandas as pd
 
 from bench.report import compare_stats as cs
-from bench.report.compare_pairs import FIGURES, CompareFigures, Comparison, Pair, setting_text
+from bench.report.compare_pairs import FIGURES, Comparison, Pair, setting_text
 from bench.report.dashboard import View, render_dashboard
 from bench.report.figures import Spec, esc, figure
 from bench.report.markdown import markdown_table
 from bench.report.tables import cell_text
-from contracts.record import F
+from contracts.record import CompareSummary, F
 
 VERDICT_COLORS = {cs.FASTER: "#2a9d55", cs.SLOWER: "#d62728", cs.NO_CHANGE: "#7f7f7f", cs.INCONCLUSIVE: "#3b7dd8",
                   cs.NOISY: "#e0a81e", None: "#bbbbbb"}
@@ -147,26 +147,26 @@ def write_outputs(result: Comparison, out_dir: Path) -> dict[str, Any]:
     """compare.md, compare.csv and dashboard.html in ``out_dir``; the counts and paths for the job's record."""
     out_dir.mkdir(parents=True, exist_ok=True)
     table = pairs_table(result)
-    paths = {"compare_markdown": out_dir / "compare.md", "compare_csv": out_dir / "compare.csv",
-             "compare_dashboard": out_dir / "dashboard.html"}
-    table.to_csv(paths["compare_csv"], index=False)
+    paths = {F.compare_markdown: out_dir / "compare.md", F.compare_csv: out_dir / "compare.csv",
+             F.compare_dashboard: out_dir / "dashboard.html"}
+    table.to_csv(paths[F.compare_csv], index=False)
     markdown = render_markdown(result, table)
-    paths["compare_markdown"].write_text(markdown, encoding="utf-8")
+    paths[F.compare_markdown].write_text(markdown, encoding="utf-8")
     view = View("compare", f"Compare: {result.candidate_label} vs {result.baseline_label}",
                 [compare_figure(result)] if any(p.interval for p in result.pairs) else [],
                 [("Pairs", table.drop(columns=["baseline_runs", "candidate_runs"]))],
                 header_lines(result) + suite_text(result))
-    paths["compare_dashboard"].write_text(render_dashboard(result.report, [view]), encoding="utf-8")
+    paths[F.compare_dashboard].write_text(render_dashboard(result.report, [view]), encoding="utf-8")
     print(markdown)
     print(f"compare: {paths['compare_markdown']}")
     return compare_figures(result, {k: str(v) for k, v in paths.items()})
 
 
 def compare_figures(result: Comparison, paths: dict[str, str]) -> dict[str, Any]:
-    """The compare job's record fields (declared in ``CompareFigures``)."""
+    """The compare job's record fields (declared in ``contracts.record.CompareSummary``)."""
     verdicts = [p.verdict for p in result.pairs]
     suite = result.suite[0] if result.suite else {}
-    return asdict(CompareFigures(
+    return asdict(CompareSummary(
         compare_baseline=result.baseline_label, compare_candidate=result.candidate_label, compare_by=result.by,
         n_pairs=len(result.pairs), n_unpaired=len(result.unpaired),
         **{f"n_{v.replace(' ', '_')}": verdicts.count(v) for v in cs.VERDICTS},
