@@ -158,7 +158,7 @@ def write_outputs(result: Comparison, out_dir: Path) -> dict[str, Any]:
                 header_lines(result) + suite_text(result))
     paths[F.compare_dashboard].write_text(render_dashboard(result.report, [view]), encoding="utf-8")
     print(markdown)
-    print(f"compare: {paths['compare_markdown']}")
+    print(f"compare: {paths[F.compare_markdown]}")
     return compare_figures(result, {k: str(v) for k, v in paths.items()})
 
 
