@@ -49,7 +49,7 @@ def test_cpu_dry_run_runs_every_part_end_to_end(tmp_path: Path) -> None:
     for part in PARTS:  # every part ran or said why not
         assert any(key.startswith(f"{part.name}/") for key in rows), part.name
     for title in ("Harness paths", "A batch that cannot fit", "precision x layout", "Lightning trainer", "Goals",
-                  "Serving scenarios", "Loader mode", "Profile attribution"):
+                  "Serving scenarios", "Loader mode", "Profile attribution", "Input pipeline per core", "task=compare"):
         assert title in summary
 
     # the README's command ran as a user types it, with its record where the suite asked
@@ -110,6 +110,15 @@ def test_cpu_dry_run_runs_every_part_end_to_end(tmp_path: Path) -> None:
     assert profiled["status"] == "ok" and profiled["profiled"] is True and profiled["modules"]
     assert "Profile attribution" in summary and "inception" in summary.split("Profile attribution")[1]
 
+    pipeline = [key for key in rows if key.startswith("pipeline/")]  # every row of tools.pipeline_bench
+    assert any("decode PIL" in k for k in pipeline) and any("timm" in k for k in pipeline)
+    assert any("torchvision" in k for k in pipeline) and any("ours default" in k for k in pipeline)
+    assert all(rows[k]["workers=0"] > 0 and rows[k]["vs_decode"].endswith("%") for k in pipeline)
+    nchw, nhwc, compared = (rows[f"compare/{label}"] for label in ("nchw", "nhwc", "nhwc_vs_nchw"))
+    assert nchw["memory_format"] == "contiguous" and nhwc["memory_format"] == "channels_last"
+    assert len(nchw["repeat_means_s"]) == len(nhwc["repeat_means_s"]) == TINY.compare_repeats
+    assert compared["status"] == "ok" and compared["n_pairs"] == 1 and compared["suite_low"] <= compared["suite_ratio"]
+    assert compared["suite_ratio"] <= compared["suite_high"]
     assert rows["precision/bf16_nhwc"]["note"] == "same job as oom/before"  # not the one after the oom
     goal_lines = summary.split("## Goals")[1].split("## Skipped")[0].strip().splitlines()[2:]
     assert len(goal_lines) == 5 and all("not measured (no GPU row of it ran" in line for line in goal_lines)

@@ -61,6 +61,8 @@ class Sizes:
     loader: list[str]          # the loader-mode training job's overrides (data.root is the suite's JPEG folder)
     jpegs: tuple[int, int]     # (images per class and split, side in pixels) of that folder
     profile: list[str]         # the profiled job's overrides
+    pipeline: tuple[int, int, int, int, int, int]  # pipeline_bench: JPEGs, size, batch, N workers, rounds, batches
+    compare_repeats: int       # bench.repeats of each side of the compare part
     est_scale: float           # the budget estimates are GPU seconds; scaled for the dry run
 
 

@@ -148,8 +148,23 @@ PROFILE: list[Column] = [
                                                  for m in (r.fields.get("modules") or [])[:4])),
     ("note", lambda r: _short(" ".join(filter(None, (r.note, r.fields.get("error")))))),
 ]
+PIPELINE: list[Column] = [
+    ("pipeline", lambda r: r.label), ("img/s per core", lambda r: _num(r.fields.get("workers=0"), ".1f")),
+    ("1 worker", lambda r: _num(r.fields.get("workers=1"), ".1f")),
+    ("N workers", lambda r: _num(r.fields.get(f"workers={r.fields.get('workers')}"), ".1f")),
+    ("vs decode alone", lambda r: r.fields.get("vs_decode", "")),
+]
+COMPARE: list[Column] = [
+    ("job", lambda r: r.label), ("status", lambda r: r.status),
+    ("pairs", lambda r: str(r.fields.get("n_pairs"))),
+    ("verdicts (faster / slower / no change / inconclusive / noisy)",
+     lambda r: " / ".join(str(r.fields.get(f"n_{v}")) for v in ("faster", "slower", "no_change", "inconclusive", "noisy"))),
+    ("ratio [interval]", lambda r: f"{_num(r.fields.get('suite_ratio'), '.3f')} "
+                                   f"[{_num(r.fields.get('suite_low'), '.3f')}, {_num(r.fields.get('suite_high'), '.3f')}]"),
+    ("note", lambda r: _short(" ".join(filter(None, (r.note, r.fields.get("error")))))),
+]
 TABLES = {"bench": BENCH, "pair": PAIR, "timm": TIMM, "lightning": LIGHTNING, "oom": OOM, "serving": SERVING,
-          "loader": LOADER, "profile": PROFILE}
+          "loader": LOADER, "profile": PROFILE, "pipeline": PIPELINE, "compare": COMPARE}
 
 
 def is_failure(row: Row) -> bool:

@@ -1,5 +1,5 @@
-"""The GPU suite's parts for what landed after issue 13: the serving scenarios, loader mode with GPU decode and
-profile attribution, one harness job each (see tools/gpu_suite.py)."""
+"""The GPU suite's parts for what landed after issue 13: the serving scenarios, loader mode with GPU decode,
+profile attribution, the input-pipeline benchmark and the compare task (see tools/gpu_suite.py)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +8,9 @@ import torch
 import torchvision
 
 from contracts.status import Status
+from tools import pipeline_bench
 from tools.gpu_core import Suite
+from tools.gpu_report import Row
 
 SCENARIO_EST_S = {"single_stream": 20, "server": 60, "offline": 90}  # GPU seconds, for the budget
 
@@ -59,3 +61,40 @@ def part_profile(s: Suite) -> None:
     """``bench.profile.enabled=true``: time and FLOPs per stage of Inception-v3, and what the profiler itself costs."""
     s.bench("profile", "modules", s.bench_overrides(*s.sizes.profile), 30, kind="profile")
 
+
+def part_pipeline(s: Suite) -> None:
+    """``python -m tools.pipeline_bench``'s rows on this node's cores: decode alone, ours (default and plain), timm's
+    and torchvision's training transforms, per core and at N workers (the CPU side that feeds the GPU)."""
+    count, size, batch, workers, rounds, batches = s.sizes.pipeline
+    if not s.fits("pipeline", "transforms", 60):
+        return
+
+    def run() -> list[dict]:
+        folder = s.out / "data" / f"pipeline-jpegs-{count}"
+        if not any(folder.glob("*.jpg")):
+            pipeline_bench.make_jpeg_folder(folder, count)
+        return pipeline_bench.run(folder, size, batch, workers, rounds, batches)
+
+    table = s.guarded("pipeline", "transforms", run) or []
+    for row in table:  # the first row is decode alone with PIL: the limit every other row is a share of
+        share = f"{100 * row['workers=0'] / table[0]['workers=0']:.0f}%"
+        fields = {"workers": workers, "size": size, "batch_size": batch, "vs_decode": share, **row}
+        s.add(Row("pipeline", str(row["pipeline"]), "pipeline", Status.OK, fields))
+
+
+def part_compare(s: Suite) -> None:
+    """``task=compare`` on this GPU: the model in NCHW against NHWC, ``bench.repeats`` runs a side, the ratio
+    with its interval and verdict (the compare task's own figures, from its record)."""
+    precision = "bf16" if s.device == "cuda" else "fp32"
+    dirs = {}
+    for label, channels_last in (("nchw", False), ("nhwc", True)):
+        job = s.bench_overrides(f"model={s.sizes.model}", *s.sizes.size, f"bench.precision={precision}",
+                                f"bench.channels_last={str(channels_last).lower()}", f"bench.batch_size={s.sizes.batch}",
+                                f"bench.steps={s.sizes.steps}", f"bench.burn_in={s.sizes.burn_in}",
+                                f"bench.repeats={s.sizes.compare_repeats}")
+        row = s.bench("compare", label, job, 30, fresh=True)
+        if row is None or row.status != Status.OK:
+            return
+        dirs[label] = s.out / "jobs" / f"compare-{label}"
+    s.bench("compare", "nhwc_vs_nchw", ["logger=none", "task=compare", f"compare.baseline={dirs['nchw']}",
+                                        f"compare.candidate={dirs['nhwc']}"], 10, fresh=True, kind="compare")

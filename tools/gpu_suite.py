@@ -65,6 +65,7 @@ FULL = Sizes(
     loader=_loader("inception_v3", 128, 30, WORKERS, [*GPU_BF16, "bench.burn_in=5"]), jpegs=(256, 342),
     profile=["model=inception_v3", "bench.profile.enabled=true", *GPU_BF16, "bench.batch_size=64", "bench.steps=10",
              "bench.burn_in=5"],
+    pipeline=(272, 299, 32, WORKERS, 2, 4), compare_repeats=3,
     est_scale=1.0,
 )
 TINY_RUN = ["bench.batch_size=2", "bench.steps=2", "bench.burn_in=1"]
@@ -83,6 +84,7 @@ TINY = Sizes(
                      ["bench.offline.max_batch_size=2", "bench.offline.blocks=2", "bench.offline.block_steps=2"]),
     loader=_loader("googlenet", 2, 2, 0, ["bench.input_size=31", "bench.burn_in=1"]), jpegs=(4, 40),
     profile=["model=googlenet", "bench.input_size=31", "bench.profile.enabled=true", *TINY_RUN],
+    pipeline=(6, 64, 2, 1, 1, 1), compare_repeats=2,
     est_scale=0.02,
 )
 # The suite's parts in priority order: the goals' parts first (harness: events vs wall; timm; lightning;
@@ -104,6 +106,9 @@ PARTS: list[Part] = [
     Part("profile", "Profile attribution: time per stage (bench.profile.enabled=true)", serving.part_profile),
     Part("timm_compiled", "Ours vs timm benchmark.py, compiled (torch.compile default mode)", parts.part_timm_compiled),
     Part("zoo", "The zoo's throughput table: bf16 channels_last compiled, at the offline best batch", parts.part_zoo),
+    Part("pipeline", "Input pipeline per core: decode alone, ours, timm, torchvision (python -m tools.pipeline_bench)",
+         serving.part_pipeline),
+    Part("compare", "task=compare: NHWC against NCHW, a ratio with its interval and verdict", serving.part_compare),
     Part("autotune", "Inception-v3 forward, bf16 channels_last: max-autotune",
          lambda s: parts.part_compile(s, ("max-autotune",))),
 ]
