@@ -261,3 +261,12 @@ def test_the_compare_view_shows_each_ratio_coloured_by_verdict_and_hover_names_b
     assert "a:" in text and "b:" in text and "ratio" in text
     verdicts = section.locator("table td[class^=verdict-]").all_text_contents()
     assert sorted(verdicts) == ["faster", "noisy", "slower"]
+
+
+def test_two_sweeps_pair_across_the_one_setting_that_tells_them_apart(compose_cfg, tmp_path) -> None:
+    for model in ("googlenet", "xception"):
+        write_runs(tmp_path / "nchw", model, 1.0, model=model, memory_format="contiguous")
+        write_runs(tmp_path / "nhwc", model, 1.4, model=model, memory_format="channels_last", seed=3)
+    result = compare(opts(compose_cfg, f"compare.baseline={tmp_path / 'nchw'}", f"compare.candidate={tmp_path / 'nhwc'}"))
+    assert "memory_format" not in result.keys and "model" in result.keys and len(result.pairs) == 2
+    assert result.suite[0]["pairs"] == 2 and 1.3 < result.suite[0]["geomean_ratio"] < 1.5

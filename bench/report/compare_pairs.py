@@ -148,9 +148,18 @@ def load_sides(opts: dict[str, Any]) -> tuple[Report, pd.DataFrame, pd.DataFrame
 
 # ------------------------------------------------------------------------------------------ pairing
 def pair_keys(baseline: pd.DataFrame, candidate: pd.DataFrame, by: str | None) -> list[str]:
+    """PAIR_KEYS less the compared key. Two results dirs name no key: a setting that is one value on each
+    side, a different one, is what they compare (a channels_last sweep against a contiguous one); so is
+    the device when the sides share none (two machines' dirs)."""
     keys = [k for k in PAIR_KEYS if k != by and k != (by or "").split(".")[-1]]
-    if F.device in keys and not set(baseline[F.device]) & set(candidate[F.device]):
-        keys.remove(F.device)  # two machines' dirs: the device is what is compared
+
+    def values(frame: pd.DataFrame, key: str) -> set[str]:
+        return {_text(v) or "-" for v in frame[key]} if key in frame else {"-"}
+
+    for key in list(keys):
+        b, c = values(baseline, key), values(candidate, key)
+        if (key == F.device and not b & c) or (by is None and len(b) == len(c) == 1 and b != c):
+            keys.remove(key)
     return keys
 
 

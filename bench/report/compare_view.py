@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 
 from bench.report import compare_stats as cs
-from bench.report.compare_pairs import FIGURES, Comparison, Pair, setting_text
+from bench.report.compare_pairs import FIGURES, PAIR_KEYS, Comparison, Pair, setting_text
 from bench.report.dashboard import View, render_dashboard
 from bench.report.figures import Spec, esc, figure
 from bench.report.markdown import markdown_table
@@ -85,7 +85,9 @@ def header_lines(result: Comparison) -> list[str]:
     return [
         f"{result.candidate_label} (candidate) vs {result.baseline_label} (baseline), {split}; ratio > 1: the "
         f"candidate is faster",
-        f"paired on {', '.join(result.keys)}; common: {setting_text(common_keys(result)) or 'nothing'}",
+        f"paired on {', '.join(result.keys)} (compared across: "
+        f"{', '.join(k for k in PAIR_KEYS if k not in result.keys) or 'nothing else'}); "
+        f"common: {setting_text(common_keys(result)) or 'nothing'}",
         f"{o['confidence']:.0%} intervals from a hierarchical bootstrap ({o['bootstrap']} draws, seed {o['seed']}); "
         f"no change within ±{o['threshold']:.0%}",
         "verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.items()),
