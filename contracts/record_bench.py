@@ -22,7 +22,7 @@ class BenchSetup:
     burn_in: Optional[int] = None        # untimed steps first
     repeats: Optional[int] = None        # repeats of the timed steps
     input: Optional[str] = None          # synthetic | loader
-    profiled: Optional[bool] = None      # the timed figures are the profiled steps' (bench.profile=true)
+    profiled: Optional[bool] = None      # the timed figures are the profiled steps' (bench.profile.enabled=true)
 
 
 @dataclass
@@ -148,7 +148,7 @@ class Loader:
 
 @dataclass
 class Profile:
-    """``bench.profile=true``: time and FLOPs per module (``bench.benchmark.profile``)."""
+    """``bench.profile.enabled=true``: time and FLOPs per module (``bench.benchmark.profile``)."""
 
     profile_overhead: Optional[float] = None   # profiled step time / unprofiled
     profile_depth: Optional[int] = None        # the module level profiled
