@@ -68,8 +68,16 @@ def finish_killed_wandb(cfg: DictConfig, record: dict[str, Any], out_dir: str | 
     Offline, the reopened run is a second ``offline-run-*-<run_id>`` dir beside the first; ``wandb sync`` of both
     uploads one run, ended ``failed`` with ``status: killed`` in its summary. A W&B failure here never costs the
     record, which is written before.
+
+    A wandb-core service this process shares with the dead child (``WANDB_SERVICE``, inherited from whoever
+    started both) still holds the child's stream of that run id and refuses it as "in use": the reopening gets
+    a service of its own.
     """
+    shared = os.environ.pop("WANDB_SERVICE", None)
     try:
         finish_wandb(init_wandb(cfg, record, out_dir, resume=True), record)
     except Exception as exc:  # noqa: BLE001 - the record is what matters; W&B is its mirror
         log.warning("the killed job's W&B run could not be closed: %s", exc)
+    finally:
+        if shared is not None:
+            os.environ["WANDB_SERVICE"] = shared
