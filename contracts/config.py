@@ -239,11 +239,24 @@ SCHEMAS: dict[tuple[str, str], type] = {
 SECTIONS = tuple(dict.fromkeys(group for group, _ in SCHEMAS))
 
 
+def seed_range(seeds: Any) -> str:
+    """``${seed_range:${train.seeds}}``: the sweep's seeds 0..seeds-1 in Hydra's sweep syntax (``range(0,5)``).
+
+    A bad count still sweeps one job, whose ``train`` check refuses it in one line (and a record): an error
+    raised here, while Hydra builds its sweeper, would reach the user as a traceback wall.
+    """
+    valid = isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1
+    return f"range(0,{seeds if valid else 1})"
+
+
 def register() -> None:
-    """Store every schema in Hydra's ConfigStore (idempotent): done on import, before any composition."""
+    """Store every schema in Hydra's ConfigStore and the presets' resolvers in OmegaConf (idempotent): done on
+    import, before any composition (``experiment=time_to_accuracy`` sweeps ``seed=${seed_range:...}``)."""
     store = ConfigStore.instance()
     for (group, name), schema in SCHEMAS.items():
         store.store(group=group, name=name, node=schema)
+    if not OmegaConf.has_resolver("seed_range"):
+        OmegaConf.register_new_resolver("seed_range", seed_range)
 
 
 register()

@@ -55,17 +55,18 @@ def test_an_eager_job_times_its_first_call_apart(compose_cfg, tmp_path: Path, ca
 
 @pytest.mark.slow  # two inductor compilations: ~20 s each on a busy 2-core CPU
 def test_compiled_jobs_in_one_process_each_compile_and_never_time_the_compilation(
-        compose_cfg, tmp_path: Path, monkeypatch, capsys) -> None:
+        compose_cfg, tmp_path: Path, capsys) -> None:
     import torch._dynamo
     import torch._inductor.config
 
-    # a real compilation each time (not a cache hit of an earlier run): seconds against milliseconds a step
-    monkeypatch.setattr(torch._inductor.config, "fx_graph_cache", False)
-    # one recompile allowed: without a fresh Dynamo per job the second job (a new shape of the same forward)
-    # would be past the limit and run eagerly, compiling no graph
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
-    records = [run_task(compose_cfg(*TEST_NET, *TINY_BENCH, "bench.compile=default", "bench.burn_in=0",
-                                    f"bench.batch_size={batch}"), tmp_path / str(batch)) for batch in (2, 3)]
+    # torch's own config patches, not monkeypatch: its undo deletes a config module's key it took for absent,
+    # and every later compilation in the process then fails ("fx_graph_cache does not exist")
+    # - a real compilation each time (not a cache hit of an earlier run): seconds against milliseconds a step
+    # - one recompile allowed: without a fresh Dynamo per job the second job (a new shape of the same forward)
+    #   would be past the limit and run eagerly, compiling no graph
+    with torch._inductor.config.patch(fx_graph_cache=False), torch._dynamo.config.patch(recompile_limit=1):
+        records = [run_task(compose_cfg(*TEST_NET, *TINY_BENCH, "bench.compile=default", "bench.burn_in=0",
+                                        f"bench.batch_size={batch}"), tmp_path / str(batch)) for batch in (2, 3)]
     for record in records:
         assert record["status"] == "ok", record["error"]
         assert record["compile_graphs"] == 1 and record["compile_graph_breaks"] == 0

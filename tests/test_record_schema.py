@@ -18,7 +18,7 @@ from bench.job.record import RecordProblem, read_record, write_record
 from bench.job.signals import StopSignal
 from bench.report.records import KNOWN
 from contracts.reader import Problem, Record, validate_record
-from contracts.record import AREAS, FIELDS, REQUIRED, SCHEMA_VERSION, F, GpuState, Latency, Offline, Server, Timing, names
+from contracts.record import AREAS, FIELDS, REQUIRED, SCHEMA_VERSION, F, GpuState, Latency, Offline, Repeats, Server, Timing, names
 from helpers import REPO, SYNTHETIC_DATA, TEST_NET, fake_record, run_train_job
 from run import run_task
 
@@ -104,7 +104,7 @@ def test_f_names_each_field_once_and_the_lists_come_from_the_schema() -> None:
         F.images_per_sec  # noqa: B018 - a typo is an error, not a new column
     declared = names(*AREAS)
     assert len(declared) == len(set(declared)) == len(FIELDS)
-    assert SCENARIO_FIELDS == names(Latency, Server, Offline) and GPU_FIELDS == names(GpuState)
+    assert SCENARIO_FIELDS == names(Latency, Server, Offline, Repeats) and GPU_FIELDS == names(GpuState)
     assert set(KNOWN) <= set(FIELDS) and set(REQUIRED) <= set(KNOWN) | {F.schema_version}
 
 

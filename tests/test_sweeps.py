@@ -37,6 +37,9 @@ def test_multirun_with_a_failing_job_records_every_job_and_reports(tmp_path: Pat
         task_overrides = [o for o in TINY if not o.startswith("hydra.")]  # hydra.* overrides are not the job's
         assert rec["overrides"] == [*task_overrides, f"bench.batch_size={batch}", f"paths.results_dir={tmp_path}"]
         assert Path(rec["out_dir"]).parent == sweep.resolve() and Path(rec["out_dir"]).name.startswith(f"{num}_")
+        if batch == 0:  # refused by the config's checks in the launching process: no child was started for it
+            assert not Path(rec["out_dir"], "job_spec.json").exists()
+            continue
         spec = json.loads(Path(rec["out_dir"], "job_spec.json").read_text())  # what the isolated child was given
         assert {k: spec[k] for k in IDENTITY_FIELDS} == {k: rec[k] for k in IDENTITY_FIELDS}
         assert (spec["multirun"], spec["isolated"]) == (True, True)

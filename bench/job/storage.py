@@ -81,6 +81,11 @@ def _resuming(config: DictConfig) -> bool:
     return config.get(F.task) == "train" and bool(config.get("ckpt_path"))
 
 
+def _secondary_rank() -> bool:
+    """This process is rank > 0 of a distributed job (the variables Lightning's launcher, torchrun or srun set)."""
+    return any(int(os.environ.get(name) or 0) > 0 for name in ("LOCAL_RANK", "RANK", "SLURM_PROCID"))
+
+
 class OutputDirCheck(Callback):
     """Before a run or a sweep starts: its dir must be writable, and must not already hold another run's records."""
 
@@ -94,7 +99,9 @@ class OutputDirCheck(Callback):
             _fail(str(exc))
         node = config.hydra.run if key == "run" else config.hydra.sweep
         path = Path(str(node.dir))
-        held = [] if key == "run" and _resuming(config) else held_records(path)
+        # a resumed training run writes on in its own dir; so does a distributed job's rank > 0 (Lightning's
+        # relaunch or srun start it in rank 0's dir, which holds rank 0's running record)
+        held = [] if key == "run" and (_resuming(config) or _secondary_rank()) else held_records(path)
         if held and self.on_existing == "refuse":
             _fail(f"{what} {path} already holds {len(held)} record(s) ({held[0]}); give another hydra.{key}.dir, "
                   f"or paths.on_existing=new to write into a fresh dir beside it")

@@ -1,6 +1,7 @@
 """Time to accuracy (MLPerf Training's measure, AlgoPerf's clock rules) as record fields, and the ``train`` options.
 
-One run is one seed: ``experiment=time_to_accuracy`` sweeps ``seed`` over ``train.seeds`` values, so any Hydra
+One run is one seed: ``experiment=time_to_accuracy`` sweeps ``seed`` over ``train.seeds`` values
+(``contracts.config.seed_range``), so any Hydra
 launcher (basic, joblib, SLURM) runs them. The clock is the training clock of
 ``lightning_modules.callbacks.EpochRecorder``, carried across resumes; its rules are stated in every record
 (``clock``), so a reader knows what the seconds hold.
@@ -11,7 +12,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from contracts.errors import ConfigError
 from contracts.record import F, TimeToAccuracy, Training
@@ -56,16 +57,6 @@ def train_identity(cfg: DictConfig) -> dict[str, Any]:
             F.reference_epochs: train.get("reference_epochs")}
 
 
-def seed_range(seeds: Any) -> str:
-    """``${seed_range:${train.seeds}}``: the sweep's seeds 0..seeds-1 in Hydra's sweep syntax (``range(0,5)``).
-
-    A bad count still sweeps one job, whose ``check_train_options`` refuses it in one line (and a record): an
-    error raised here, while Hydra builds its sweeper, would reach the user as a traceback wall.
-    """
-    valid = isinstance(seeds, int) and not isinstance(seeds, bool) and seeds >= 1
-    return f"range(0,{seeds if valid else 1})"
-
-
 def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTarget | None,
                      init_time_s: float | None, event_log: str | None) -> dict[str, Any]:
     """The record's time-to-accuracy fields from the clock and the target callback (no target: timing fields only)."""
@@ -82,7 +73,3 @@ def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTar
     )
     clocks = Training(train_time_s=recorder.elapsed(), eval_time_s=recorder.eval_elapsed())
     return {**asdict(part), F.train_time_s: clocks.train_time_s, F.eval_time_s: clocks.eval_time_s, F.energy_j: None}
-
-
-if not OmegaConf.has_resolver("seed_range"):  # experiment=time_to_accuracy's sweep: seed=${seed_range:${train.seeds}}
-    OmegaConf.register_new_resolver("seed_range", seed_range)
