@@ -93,9 +93,14 @@ def slurm_job_ids(sweep: Path) -> dict[int, str]:
 
 
 def sacct_state(job_id: str) -> str:
-    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "State", "-j", job_id],
+    """SLURM's accounting state of a job or array task; a task that never left the queue has no line of its own,
+    only its array's pending range (``28_[2%2]``), whose state is then its state."""
+    array = job_id.split("_")[0]
+    out = subprocess.run(["sacct", "-n", "-X", "-P", "-o", "JobID,State", "-j", array],
                          capture_output=True, text=True, timeout=30).stdout
-    return out.strip().splitlines()[-1] if out.strip() else ""
+    states = dict(line.split("|", 1) for line in out.strip().splitlines() if "|" in line)
+    pending = [state for key, state in states.items() if key.startswith(f"{array}_[")]
+    return states.get(job_id) or (pending[-1] if "_" in job_id and pending else "")
 
 
 def start_sweep(log: Path, *args: str) -> subprocess.Popen[bytes]:
