@@ -64,7 +64,7 @@ def find_records(dirs: list[str | Path]) -> list[Path]:
     """Every ``record.json`` under ``dirs``; a missing dir or one without records is a ConfigError."""
     missing = [str(d) for d in dirs if not Path(d).is_dir()]
     if missing:
-        raise ConfigError(f"results dir not found: {', '.join(missing)} (set report.dirs=[...] or paths.results_dir)")
+        raise ConfigError(f"results dir not found: {', '.join(missing)} (the task's dirs: report.dirs=[...], compare.dirs / baseline / candidate, or paths.results_dir)")
     paths = sorted({p for d in dirs for p in _walk(Path(d))})
     if not paths:
         raise ConfigError(f"no {RECORD_FILE} under {', '.join(map(str, dirs))}: run a benchmark or a sweep first")
