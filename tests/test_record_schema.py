@@ -169,6 +169,7 @@ ALLOWED = {
     ("bench/report/figures.py", "mode"): "plotly's trace mode",
     ("bench/report/figures.py", "data"): "plotly's figure data and error_y type",
     ("bench/report/plotspec.py", "data"): "plotly's figure data",
+    ("bench/report/compare.py", "out_dir"): "the option compare.out_dir (where the compare writes its files)",
     ("bench/report/compare.py", "seed"): "the option compare.seed (the bootstrap's seed)",
     ("bench/report/compare.py", "target_top1"): "the compare's options: report.target_top1",
     ("bench/report/compare_view.py", "seed"): "the option compare.seed, in the view's caption",

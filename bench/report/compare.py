@@ -32,7 +32,7 @@ FAIL_ON = (None, "slower")
 def options(cfg: DictConfig) -> dict[str, Any]:
     """Every compare option checked before any work (one line naming the option and its valid values)."""
     c = OmegaConf.to_container(cfg.compare, resolve=True)
-    out = {k: c.get(k) for k in ("baseline", "candidate", "dirs", "by", "baseline_value", F.out_dir, "fail_on")}
+    out = {k: c.get(k) for k in ("baseline", "candidate", "dirs", "by", "baseline_value", "out_dir", "fail_on")}
     for name in ("baseline", "candidate", "dirs"):
         value = out[name]
         out[name] = [value] if isinstance(value, str) else list(value or [])
@@ -192,7 +192,7 @@ def run_compare(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     ``compare.fail_on=slower`` fails the job (exit 1) when any pair is slower beyond the threshold."""
     opts = options(cfg)
     result = compare(opts)
-    figures = write_outputs(result, Path(opts[F.out_dir] or ctx.out_dir))
+    figures = write_outputs(result, Path(opts["out_dir"] or ctx.out_dir))
     ctx.record.update(figures)
     slower = [p for p in result.pairs if p.verdict == cs.SLOWER]
     if opts["fail_on"] == "slower" and slower:
