@@ -31,7 +31,7 @@ from contracts.status import Status
 
 from .batch_augment import BatchAugment
 from .decode import decode_full, resolve_decoder
-from .gpu_decode import decode_on_device, read_file
+from .gpu_decode import Packed, decode_on_device, pack, read_file, unpack
 from .transforms import EVAL_MODES, TrainCrop, eval_transform
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,11 @@ def skip_collate(samples: list[Any]) -> tuple[torch.Tensor, torch.Tensor, list[B
     return images, labels, bad
 
 
-def encoded_collate(samples: list[Any]) -> tuple[list[torch.Tensor], torch.Tensor, list[BadImage]]:
-    """``data.decode=gpu``: the files' bytes stay a list (their lengths differ); decoded on the device."""
+def encoded_collate(samples: list[Any]) -> tuple[Packed, torch.Tensor, list[BadImage]]:
+    """``data.decode=gpu``: the files' bytes packed into one tensor (their lengths differ); decoded on the device."""
     good = [s for s in samples if not isinstance(s, BadImage)]
     labels = torch.tensor([label for _, label in good], dtype=torch.long)
-    return [data for data, _ in good], labels, [s for s in samples if isinstance(s, BadImage)]
+    return pack([data for data, _ in good]), labels, [s for s in samples if isinstance(s, BadImage)]
 
 
 class RGBImageFolder(ImageFolder):
@@ -212,8 +212,8 @@ class ClassificationDataModule(pl.LightningDataModule):
     def check_batch(self, batch: Any, device: torch.device, train: bool) -> Any:
         """In the main process, before the batch goes to the device: GPU decode, unreadable images skipped or fatal."""
         if self.decode == "gpu":
-            files, labels, bad = batch
-            images, kept, failed = decode_on_device(files, device, self.train_view if train else self.val_view)
+            packed, labels, bad = batch
+            images, kept, failed = decode_on_device(unpack(packed), device, self.train_view if train else self.val_view)
             batch = images, labels[kept], bad + [BadImage(path, reason) for path, reason in failed]
         for item in batch[2]:
             if self.on_bad_image == "fail":

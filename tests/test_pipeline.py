@@ -188,6 +188,43 @@ def test_gpu_decode_for_training_without_cuda_is_one_line(tmp_path: Path, photos
     assert record["error"].startswith("data.decode=gpu needs a CUDA device; this run trains on cpu")
 
 
+GPU_DECODE_LOADER = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+from torch.utils.data import DataLoader
+from lightning_modules.data import RGBImageFolder, encoded_collate
+from lightning_modules.gpu_decode import read_file, unpack
+loader = DataLoader(RGBImageFolder(sys.argv[1], transform=read_file), batch_size=96, num_workers=2,
+                    collate_fn=encoded_collate, prefetch_factor=2, timeout=60)
+print(sum(len(unpack(packed)) for packed, _labels, _bad in loader))
+"""
+
+
+def test_gpu_decode_batches_cross_the_worker_boundary_as_one_buffer(tmp_path: Path, photos: Path) -> None:
+    """One tensor per file cost one file descriptor each: 2 workers x 2 batches of 96 ran past a limit of 64 (and,
+    on a GPU node, 12 workers x 2 x 128 past its limit: the loader hung). Packed, a batch costs two."""
+    import subprocess
+    import sys
+
+    from lightning_modules.data import encoded_collate
+    from lightning_modules.gpu_decode import read_file, unpack
+
+    files = sorted(photos.glob("*.jpg"))
+    (tmp_path / "a").mkdir()
+    for i in range(192):
+        (tmp_path / "a" / f"{i}.jpg").write_bytes(files[i % len(files)].read_bytes())
+    samples = [(read_file(str(f)), 0) for f in files]
+    packed, labels, _bad = encoded_collate(samples)
+    assert packed.data.dim() == 1 and packed.lengths.tolist() == [len(d.data) for d, _ in samples]
+    assert len(labels) == len(files)
+    assert all(torch.equal(got.data, want.data) and got.path == want.path
+               for got, (want, _) in zip(unpack(packed), samples, strict=True))
+    done = subprocess.run([sys.executable, "-c", GPU_DECODE_LOADER, str(tmp_path)], capture_output=True, text=True,
+                          timeout=120, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["192"]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_gpu_decode_trains_from_the_device(tmp_path: Path, photos: Path) -> None:
     from run import run_task
