@@ -2,7 +2,8 @@
 # Build .device-wheels/: what the lent GPU machine (no registry access) needs to run the harness, carried with the call.
 #
 # The device image has torch, lightning, torchmetrics, timm, pandas, nvidia-ml-py and more (DEVICE_HAS below, from
-# the device README's KINDS.md), but not hydra-core, omegaconf, antlr4, wandb or the Hydra launcher plugins. This
+# the device README's KINDS.md), but not the rest of pyproject.toml's dependencies (hydra-core, omegaconf, wandb,
+# plotly, mlxtend, the Hydra launchers) nor antlr4. This
 # downloads those as wheels for the device's Python (3.12, x86-64 manylinux) with their dependencies, drops what
 # the image already has, builds antlr4-python3-runtime 4.9.3 here (the registry has no wheel of it) and copies timm's
 # benchmark.py beside them (a peer's measuring instrument: carried, never committed; the folder is git-ignored).
@@ -13,7 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-.device-wheels}
 python=${PYTHON:-python3}
-wanted="hydra-core omegaconf wandb hydra-joblib-launcher hydra-submitit-launcher"
+# the project's runtime dependencies (pyproject.toml) the device lacks are carried, except these (the suite uses none)
+NOT_CARRIED="hydra-optuna-sweeper"
 # Python packages of the device image (KINDS.md, read 2026-11-17), normalised names: these are not carried.
 DEVICE_HAS="absl-py accelerate aiofiles aiohappyeyeballs aiohttp aiosignal annotated-doc anyio attrs botorch build
 certifi charset-normalizer chex click cloudpickle cmake colorama contourpy coverage cuda-bindings cuda-core
@@ -32,10 +34,15 @@ statsmodels sympy tabulate tensorboard tensorboard-data-server tensorstore threa
 tokenizers toolz torch torchaudio torchdiffeq torch-geometric torchmetrics torchvision tqdm transformers treescope
 triton typer typing-extensions typing-inspect urllib3 uvloop wadler-lindig werkzeug wheel wrapt xarray xxhash yarl zipp"
 
-pins=$("$python" - "$wanted" <<'PY'
+pins=$("$python" - "$DEVICE_HAS $NOT_CARRIED" <<'PY'
+import re
 import sys
+import tomllib
 from importlib.metadata import PackageNotFoundError, version
-names = sys.argv[1].split()
+skip = set(sys.argv[1].split())
+deps = tomllib.loads(open("pyproject.toml").read())["project"]["dependencies"]
+required = [re.split(r"[<>=!~ ;\[]", d, maxsplit=1)[0].lower().replace("_", "-") for d in deps]
+names = [n for n in required if n not in skip]
 try:
     print(" ".join(f"{n}=={version(n)}" for n in names + ["antlr4-python3-runtime"]))
 except PackageNotFoundError as exc:
