@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from contracts.status import Status
-from tools import gpu_timm
+from tools import gpu_lightning, gpu_timm
 from tools.gpu_core import Suite, card_state, gpu_slug
 from tools.gpu_parts import event_vs_wall
 from tools.gpu_report import SKIPPED, Row, goals
@@ -90,6 +90,8 @@ def test_cpu_dry_run_runs_every_part_end_to_end(tmp_path: Path) -> None:
     assert lightning["status"] == "ok" and lightning["bare_steps"] == 2
     assert lightning["lightning_images_per_s"] > 0 and lightning["bare_images_per_s"] > 0
     assert lightning["loader_images_per_s"] > 0 and lightning["lightning_over_bare"] > 0
+    assert lightning["model_alone_images_per_s"] > 0
+    assert 0 <= lightning["bare_loader_wait_share"] <= 1 and 0 <= lightning["lightning_loader_wait_share"] <= 1
     assert not (out / "jobs" / "lightning-trainer" / "checkpoints").exists()
 
     single, server, offline = (rows[f"serving/{name}"] for name in ("single_stream", "server", "offline"))
@@ -184,6 +186,19 @@ def test_gpu_slug_names_the_results_folder() -> None:
 
 def gpu_row(kind: str, part: str, label: str, **fields: Any) -> Row:
     return Row(part, label, kind, Status.OK, {"device_type": "cuda", **fields})
+
+
+def test_a_loop_waiting_for_data_marks_the_ratio_data_bound_though_the_loader_alone_is_fast() -> None:
+    bare = {"bare_images_per_s": 1156.5, "loader_images_per_s": 7053.1, "bare_loader_wait_share": 0.02,
+            "model_alone_images_per_s": 1200.0}
+    assert not gpu_lightning.compare({"images_per_s": 999.0, "data_bound": False}, bare)["data_bound"]
+    # the H200's first run: the loader alone at 6x the loop, yet 40% of each Lightning step waited for data
+    assert gpu_lightning.compare({"images_per_s": 999.0, "data_bound": True, "loader_wait_share": 0.40},
+                                 bare)["data_bound"]
+    assert gpu_lightning.compare({"images_per_s": 999.0, "data_bound": False},
+                                 {**bare, "bare_loader_wait_share": 0.3})["data_bound"]
+    assert gpu_lightning.compare({"images_per_s": 999.0, "data_bound": False},
+                                 {**bare, "model_alone_images_per_s": 2400.0})["data_bound"]
 
 
 def test_goals_are_computed_from_the_rows() -> None:

@@ -106,7 +106,10 @@ LIGHTNING: list[Column] = [
     ("Lightning img/s", lambda r: _num(r.fields.get("lightning_images_per_s"), ".1f")),
     ("bare img/s", lambda r: _num(r.fields.get("bare_images_per_s"), ".1f")),
     ("Lightning/bare", lambda r: _num(r.fields.get("lightning_over_bare"), ".3f")),
+    ("model alone img/s", lambda r: _num(r.fields.get("model_alone_images_per_s"), ".1f")),
     ("loader alone img/s", lambda r: _num(r.fields.get("loader_images_per_s"), ".1f")),
+    ("waiting for data (Lightning / bare)", lambda r: f"{_pct(r.fields.get('lightning_loader_wait_share'))} / "
+                                                      f"{_pct(r.fields.get('bare_loader_wait_share'))}"),
     ("steps", lambda r: str(r.fields.get("bare_steps"))), ("note", lambda r: r.note),
 ]
 OOM: list[Column] = [
