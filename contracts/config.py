@@ -87,7 +87,7 @@ class ServerConfig(SingleStreamConfig):
     max_wait_ms: float = 5.0       # the longest the oldest waiting query is held for a fuller batch
     slo_ms: float = 100.0          # p99 latency budget
     search_qps: bool = False       # true: bisect the offered QPS for the highest whose p99 meets slo_ms
-    qps_min: Optional[float] = None  # search range; null: qps_max / 4
+    qps_min: Optional[float] = None  # search range; null: qps_max / 4, halved up to 3 times while it misses
     qps_max: Optional[float] = None  # null: what the worker clears at full batches of max_batch
     search_steps: int = 4          # bisections after the range's two ends
 

@@ -140,6 +140,17 @@ def test_search_that_never_meets_the_slo_reports_the_lowest_probe() -> None:
     assert [p["qps_offered"] for p in result["qps_probes"]] == [10.0] and result["qps_offered"] == 10.0
 
 
+def test_search_steps_down_from_a_bottom_that_misses_then_bisects_below_it() -> None:
+    # the H200's server probe: a quarter of the capacity missed the SLO, and the search had nowhere to go
+    result = search_qps(lambda q: figures_at(q, limit=3.0), qps_min=10.0, qps_max=100.0, steps=3, down_steps=3)
+    offered = [p["qps_offered"] for p in result["qps_probes"]]
+    assert offered[:3] == [10.0, 5.0, 2.5] and len(offered) == 6  # no probe of the top: 5 already missed
+    assert 2.5 <= result["max_qps_at_slo"] <= 3.0 and result["slo_met"] is True
+    never = search_qps(lambda q: figures_at(q, limit=1.0), qps_min=10.0, qps_max=100.0, steps=3, down_steps=3)
+    assert [p["qps_offered"] for p in never["qps_probes"]] == [10.0, 5.0, 2.5, 1.25]
+    assert never["max_qps_at_slo"] is None and never["qps_offered"] == 1.25
+
+
 def test_search_whose_top_meets_the_slo_reports_the_top() -> None:
     result = search_qps(lambda q: figures_at(q, limit=1e9), qps_min=10.0, qps_max=100.0, steps=5)
     assert result["max_qps_at_slo"] == 100.0 and len(result["qps_probes"]) == 2

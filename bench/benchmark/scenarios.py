@@ -28,6 +28,7 @@ from contracts.status import Status
 from contracts.record import F, Latency, Offline, Repeats, Server, names
 
 log = logging.getLogger(__name__)
+SEARCH_DOWN_STEPS = 3  # the server search's own range bottom (qps_max / 4) halved at most thrice while it misses
 SCENARIO_FIELDS = names(Latency, Server, Offline, Repeats)  # null in a tf_book record (Repeats: tf_book's are Timing's)
 
 
@@ -159,7 +160,9 @@ def run_server(work: Workload, bench: DictConfig, seed: int) -> dict[str, Any]:
                      qps_min, qps_max, 2 * qps_min)
             qps_max = 2 * qps_min
         print(f"server: searching offered QPS in [{qps_min:.2f}, {qps_max:.2f}] for a p99 within {slo_s:.4f} s")
-        return server.search_qps(probe, qps_min, qps_max, srv.search_steps)
+        # a range bottom of our own choosing steps down when it misses; one the user gave is a floor
+        return server.search_qps(probe, qps_min, qps_max, srv.search_steps,
+                                 down_steps=SEARCH_DOWN_STEPS if srv.qps_min is None else 0)
 
     runs = [once() for _ in range(bench.repeats)]
     # the record's figures are one whole repeat's: the median one (by max QPS at the SLO, else by p99)

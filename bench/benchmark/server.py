@@ -111,13 +111,15 @@ def probe_summary(figures: dict[str, Any]) -> dict[str, Any]:
     return {k: figures[k] for k in (F.qps_offered, F.qps_achieved, F.latency_p50_s, F.latency_p99_s, F.slo_met)}
 
 
-def search_qps(probe: Callable[[float], dict[str, Any]], qps_min: float, qps_max: float, steps: int) -> dict[str, Any]:
+def search_qps(probe: Callable[[float], dict[str, Any]], qps_min: float, qps_max: float, steps: int,
+               down_steps: int = 0) -> dict[str, Any]:
     """Bisect the offered rate in [qps_min, qps_max] for the highest whose p99 meets the SLO.
 
-    The lowest rate is probed first: if it misses, the search stops and reports that probe (``slo_met``
-    false, ``max_qps_at_slo`` null). If the highest meets it, that is the answer (the range's top). Else
-    ``steps`` bisections between the highest passing and the lowest failing rate. The record's latency
-    figures are those of the reported probe.
+    The lowest rate is probed first. If it misses, the rate is halved up to ``down_steps`` times until one
+    meets the SLO (the range's bottom was a guess: a quarter of the capacity missed a 15 ms p99 on the H200);
+    if none does, the search stops and reports the lowest probe (``slo_met`` false, ``max_qps_at_slo`` null).
+    If the highest meets it, that is the answer (the range's top). Else ``steps`` bisections between the
+    highest passing and the lowest failing rate. The record's latency figures are those of the reported probe.
     """
     probes: list[dict[str, Any]] = []
 
@@ -126,15 +128,20 @@ def search_qps(probe: Callable[[float], dict[str, Any]], qps_min: float, qps_max
         probes.append(probe_summary(figures))
         return figures
 
-    best = run(qps_min)
+    best, halved = run(qps_min), 0
+    while not best[F.slo_met] and halved < down_steps:
+        qps_max, qps_min, halved = qps_min, qps_min / 2, halved + 1  # the rate that missed tops the range now
+        log.info("the p99 SLO is missed at %.2f QPS: probing %.2f", qps_max, qps_min)
+        best = run(qps_min)
     if not best[F.slo_met]:
         log.info("the p99 SLO is missed even at the lowest probe, %.2f QPS: no rate in the searched range meets it",
                  qps_min)
         return {**best, F.max_qps_at_slo: None, F.qps_probes: probes}
-    top = run(qps_max)
-    if top[F.slo_met]:
-        log.info("the p99 SLO holds at the top of the searched range, %.2f QPS (bench.server.qps_max)", qps_max)
-        return {**top, F.max_qps_at_slo: qps_max, F.qps_probes: probes}
+    if not halved:
+        top = run(qps_max)
+        if top[F.slo_met]:
+            log.info("the p99 SLO holds at the top of the searched range, %.2f QPS (bench.server.qps_max)", qps_max)
+            return {**top, F.max_qps_at_slo: qps_max, F.qps_probes: probes}
     low, high = qps_min, qps_max
     for _ in range(steps):
         mid = (low + high) / 2
