@@ -18,7 +18,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import torch
 from hydra import compose, initialize_config_dir
+from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
 import contracts.config  # noqa: F401  (registers the config schemas before any composition)
@@ -159,3 +161,17 @@ def killed_on_exit(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[b
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+class PoisonWeightsAt(Callback):
+    """Test scaffolding: the net's weights become NaN just before global step ``step``, a divergence at a known
+    step (``+callbacks.poison._target_=helpers.PoisonWeightsAt``)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step == self.step:
+            with torch.no_grad():
+                for p in pl_module.net.parameters():
+                    p.fill_(float("nan"))

@@ -65,6 +65,28 @@ def test_nan_loss_stops_as_diverged(tmp_path: Path) -> None:
     assert rec["status"] == "diverged" and "loss became" in rec["error"]
 
 
+def test_channels_last_training_puts_net_and_inputs_in_nhwc(tmp_path: Path) -> None:
+    from bench.training.task import build_module
+
+    module, _ = build_module(make_train_cfg(*SYNTHETIC, "classifier.channels_last=true"))
+    convs = [m.weight for m in module.net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    module.eval()
+    x = torch.rand(2, 3, 16, 16)
+    with torch.no_grad():
+        assert torch.allclose(module(x), module.net(x.contiguous(memory_format=torch.channels_last)))
+    rec = run_job(tmp_path, *SYNTHETIC, "classifier.channels_last=true")
+    assert rec["status"] == "ok", rec["error"]
+
+
+def test_a_divergence_between_checks_names_its_first_step(tmp_path: Path) -> None:
+    # the loss is read on the host every 5 steps and at each epoch's end, not every step (a device sync each)
+    rec = run_job(tmp_path, *SYNTHETIC, "trainer.max_epochs=3", "trainer.log_every_n_steps=5",
+                  "+callbacks.poison._target_=helpers.PoisonWeightsAt", "+callbacks.poison.step=6")
+    assert rec["status"] == "diverged", rec["error"]
+    assert "training loss became nan at step 6 (epoch 1)" in rec["error"]
+
+
 def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:
     rec = run_job(tmp_path, "data=imagenet", f"data.root={tmp_path / 'none'}")
     assert rec["status"] == "error" and "expected" in rec["error"] and "n01440764" in rec["error"]

@@ -69,7 +69,7 @@ def bare_epoch(cfg: DictConfig, device: torch.device) -> dict[str, Any]:
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
         with autocast():
-            _logits, loss = module.loss(module.net(x), y)
+            _logits, loss = module.loss(module(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if clip:

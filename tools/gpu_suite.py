@@ -32,7 +32,8 @@ def _train(model: str, batch: int, steps: int, workers: int, trainer: str, extra
     return ["task=train", f"model={model}", f"trainer={trainer}", "trainer.max_epochs=1",
             "trainer.enable_progress_bar=false", "data=synthetic", f"data.batch_size={batch}",
             f"data.train_size={batch * steps}", f"data.val_size={batch}", f"data.num_workers={workers}",
-            "+data.augment.photometric=false", "+data.augment.random_interpolation=false", *extra]
+            "+data.augment.photometric=false", "+data.augment.random_interpolation=false",
+            "classifier.channels_last=true", *extra]  # NHWC, as the train_step bench it is held against
 
 
 def _serving(common: list[str], single_stream: list[str], server: list[str], offline: list[str]

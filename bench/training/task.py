@@ -61,7 +61,7 @@ def build_module(cfg: DictConfig, drop_aux: bool = False) -> tuple[pl.LightningM
     module = ClassifierModule(
         net, optim=_container(cfg.optim), num_classes=int(cfg.data.num_classes),
         label_smoothing=float(opts.get("label_smoothing", 0.0)), aux_loss_weight=opts.get("aux_loss_weight"),
-        model_name=cfg.model.get("name"),
+        model_name=cfg.model.get("name"), channels_last=bool(opts.get("channels_last", False)),
     )
     return module, datamodule
 
