@@ -106,7 +106,7 @@ def _train_option(row: pd.Series, key: str) -> Any:
 
 
 def model_variant(row: pd.Series) -> str:
-    """The model and its own settings the run overrode (``tiny_test model.width=8``): variants of one net apart."""
+    """The model and the settings the run overrode (``googlenet_bn model.aux_logits=false``): its variants apart."""
     overrides = row.get(F.overrides) if isinstance(row.get(F.overrides), list) else []
     settings = sorted(o.lstrip("+") for o in overrides if o.lstrip("+").startswith("model.") and "=" in o)
     return " ".join([str(row[F.model]), *settings])
