@@ -125,12 +125,14 @@ class GpuState:
 
 @dataclass
 class Energy:
-    """Energy over the timed windows (NVML or RAPL); None where unreadable or the window is too short."""
+    """Energy over the timed windows (``bench.job.energy``: NVML or RAPL; a training run's over its clock's windows,
+    summed over ranks); None where unreadable or the window is too short, ``energy_note`` saying why."""
 
     energy_j: Optional[float] = None
     power_w: Optional[float] = None
     energy_j_per_image: Optional[float] = None
-    energy_source: Optional[str] = None        # nvml | rapl
+    energy_source: Optional[str] = None        # nvml | rapl: the counter read (kept when a read of it failed)
+    energy_note: Optional[str] = None          # why energy_j is null (no counter readable, a failed read ...)
 
 
 @dataclass

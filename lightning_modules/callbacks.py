@@ -34,6 +34,15 @@ def _in_fit_validation(trainer: pl.Trainer) -> bool:
     return trainer.state.fn == "fit" and not trainer.sanity_checking
 
 
+class ClockWindow(Protocol):
+    """Something measured over exactly the training clock's windows (``EpochRecorder.add_window``): opened each
+    time the clock starts, closed each time it stops (an energy meter: bench/training/energy.py)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class EpochRecorder(Callback):
     """Per-epoch curves and the training clock, both kept in checkpoints: a run resumed from any of its checkpoints
     carries its training time, evaluation time, images seen and curves across segments.
@@ -41,7 +50,8 @@ class EpochRecorder(Callback):
     The clock (``train_s``) runs while fit trains: from ``on_train_start`` (model, data and processes are set up:
     that is ``init``, outside it) to ``on_train_end``, data loading, the first steps' warm-up or compilation and
     checkpoint writes inside it; it stops while fit validates, which is timed on its own (``eval_s``, AlgoPerf's
-    rule). Each curve point carries the training time at its epoch's end (``time_s``).
+    rule). Each curve point carries the training time at its epoch's end (``time_s``). Windows added with
+    ``add_window`` open and close with the clock, so what they measure covers what its seconds cover.
     """
 
     def __init__(self, top_k: int = TOP_K, clock: Callable[[], float] = time.perf_counter) -> None:
@@ -57,6 +67,7 @@ class EpochRecorder(Callback):
         self._since: float | None = None       # when the clock last started; None: stopped
         self._eval_since: float | None = None
         self._epoch_mark = (0, 0.0)            # (images, training seconds) at the epoch's start
+        self.windows: list[ClockWindow] = []   # opened and closed with the clock
 
     # ------------------------------------------------------------------------------ the clock
     def elapsed(self) -> float:
@@ -66,12 +77,23 @@ class EpochRecorder(Callback):
     def eval_elapsed(self) -> float:
         return self.eval_s + (self.clock() - self._eval_since if self._eval_since is not None else 0.0)
 
+    def add_window(self, window: ClockWindow) -> None:
+        """Measure ``window`` over the clock's windows from its next start on (added once, however often asked)."""
+        if window not in self.windows:
+            self.windows.append(window)
+
     def _start(self) -> None:
         if self._since is None:
+            for window in self.windows:
+                window.start()
             self._since = self.clock()
 
     def _stop(self) -> None:
+        running = self._since is not None
         self.train_s, self._since = self.elapsed(), None
+        if running:
+            for window in self.windows:
+                window.stop()
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.segments += 1

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from bench.benchmark import machine
-from bench.benchmark.machine import EnergyMeter, gpu_state, is_noisy, machine_at_end, machine_at_start
+from bench.benchmark.machine import gpu_state, is_noisy, machine_at_end, machine_at_start
+from bench.job import energy
+from bench.job.energy import EnergyMeter
 
 CUDA = torch.device("cuda:0")  # a device object only: nothing here runs on a GPU
 
@@ -72,25 +74,25 @@ class StandInNVML(SimpleNamespace):
 
 
 def test_gpu_state_through_nvml(monkeypatch) -> None:
-    monkeypatch.setattr(machine, "nvml", lambda: StandInNVML())
+    monkeypatch.setattr(energy, "nvml", lambda: StandInNVML())
     assert gpu_state(CUDA) == {"gpu_clock_sm_mhz": 1980, "gpu_clock_mem_mhz": 2619, "gpu_power_limit_w": 700.0,
                                "gpu_temperature_c": 41, "gpu_persistence_mode": True}
 
 
 def test_one_unsupported_nvml_query_loses_only_its_field(monkeypatch) -> None:
-    monkeypatch.setattr(machine, "nvml", lambda: StandInNVML(failing="power"))
+    monkeypatch.setattr(energy, "nvml", lambda: StandInNVML(failing="power"))
     state = gpu_state(CUDA)
     assert state["gpu_power_limit_w"] is None and state["gpu_temperature_c"] == 41
 
 
 def test_no_nvml_means_no_gpu_figures(monkeypatch) -> None:
-    monkeypatch.setattr(machine, "nvml", lambda: None)
+    monkeypatch.setattr(energy, "nvml", lambda: None)
     assert gpu_state(CUDA) == dict.fromkeys(machine.GPU_FIELDS)
 
 
 def test_nvml_energy_over_the_window(monkeypatch) -> None:
-    monkeypatch.setattr(machine, "nvml", lambda: StandInNVML(energy_mj=[0, 1_000, 9_000]))
-    monkeypatch.setattr(machine, "MIN_ENERGY_WINDOW_S", 0.0)
+    monkeypatch.setattr(energy, "nvml", lambda: StandInNVML(energy_mj=[0, 1_000, 9_000]))
+    monkeypatch.setattr(energy, "MIN_ENERGY_WINDOW_S", 0.0)
     meter = EnergyMeter(CUDA)  # the first read checks the counter exists
     with meter.window():
         pass
@@ -107,7 +109,7 @@ def write_rapl(root: Path, package: int, energy_uj: int, max_uj: int = 1_000_000
 
 
 def test_rapl_energy_adds_packages_and_unwraps_a_counter(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(machine, "MIN_ENERGY_WINDOW_S", 0.0)
+    monkeypatch.setattr(energy, "MIN_ENERGY_WINDOW_S", 0.0)
     write_rapl(tmp_path, 0, 900_000)
     write_rapl(tmp_path, 1, 100_000)
     write_rapl(tmp_path, "0:0", 5)  # a subdomain (core) of package 0: part of it, never added
@@ -122,14 +124,16 @@ def test_rapl_energy_adds_packages_and_unwraps_a_counter(tmp_path: Path, monkeyp
 
 
 def test_unreadable_energy_is_null_and_said_once(tmp_path: Path, monkeypatch, caplog) -> None:
-    monkeypatch.setattr(machine, "_said_unavailable", set())
-    with caplog.at_level(logging.INFO, logger="bench.benchmark.machine"):
+    monkeypatch.setattr(energy, "_said_unavailable", set())
+    with caplog.at_level(logging.INFO, logger="bench.job.energy"):
         for _ in range(2):
             meter = EnergyMeter(torch.device("cpu"), powercap=tmp_path / "absent")
             with meter.window():
                 pass
-            assert meter.figures(images=1) == {"energy_j": None, "power_w": None, "energy_j_per_image": None,
-                                               "energy_source": None}
+            figures = meter.figures(images=1)
+            assert figures == {"energy_j": None, "power_w": None, "energy_j_per_image": None, "energy_source": None,
+                               "energy_note": figures["energy_note"]}  # null, never zero, and why
+            assert "RAPL under" in figures["energy_note"] and "not readable here" in figures["energy_note"]
     assert caplog.text.count("energy not measured") == 1
 
 
@@ -138,6 +142,19 @@ def test_a_window_too_short_for_the_counter_is_refused(tmp_path: Path, caplog) -
     meter = EnergyMeter(torch.device("cpu"), powercap=tmp_path)
     with meter.window():
         write_rapl(tmp_path, 0, 10)
-    with caplog.at_level(logging.INFO, logger="bench.benchmark.machine"):
-        assert meter.figures(images=1)["energy_j"] is None
+    with caplog.at_level(logging.INFO, logger="bench.job.energy"):
+        figures = meter.figures(images=1)
+    assert figures["energy_j"] is None and figures["energy_source"] == "rapl" and "under 2 s" in figures["energy_note"]
     assert "under 2 s" in caplog.text
+
+
+def test_a_failed_read_loses_the_whole_measurement_not_half(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(energy, "MIN_ENERGY_WINDOW_S", 0.0)
+    write_rapl(tmp_path, 0, 0)
+    meter = EnergyMeter(torch.device("cpu"), powercap=tmp_path)
+    with meter.window():
+        write_rapl(tmp_path, 0, 500_000)  # +0.5 J in the first window
+    with meter.window():
+        (tmp_path / "intel-rapl:0" / "energy_uj").unlink()  # the second window's end cannot be read
+    figures = meter.figures(images=1)
+    assert figures["energy_j"] is None and figures["energy_source"] == "rapl" and "failed" in figures["energy_note"]

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from bench.benchmark import machine, nvml
+from bench.job import energy
 from bench.benchmark.nvml import GpuSampler, foreign_processes, neighbours, reason_names
 
 CUDA = torch.device("cuda:0")  # a device object only: nothing here runs on a GPU
@@ -125,8 +126,8 @@ def test_foreign_processes_are_listed_and_warned_about(caplog) -> None:
 
 def test_the_record_gets_the_sampling_and_the_neighbours_through_machine(monkeypatch) -> None:
     lib = ScriptedNVML(sm=[1980], processes=[4242])
-    monkeypatch.setattr(machine, "nvml", lambda: lib)
-    monkeypatch.setattr(machine, "nvml_handle", lambda device: "handle")
+    monkeypatch.setattr(energy, "nvml", lambda: lib)
+    monkeypatch.setattr(energy, "nvml_handle", lambda device: "handle")
     with machine.gpu_sampled(CUDA) as figures:
         pass
     assert figures["throttled"] is False and figures["gpu_samples"] >= 2
@@ -134,7 +135,7 @@ def test_the_record_gets_the_sampling_and_the_neighbours_through_machine(monkeyp
 
 
 def test_no_nvml_means_null_fields_and_one_log_line(monkeypatch, caplog) -> None:
-    monkeypatch.setattr(machine, "nvml", lambda: None)
+    monkeypatch.setattr(energy, "nvml", lambda: None)
     monkeypatch.setattr(nvml, "_said", set())
     with caplog.at_level(logging.INFO, logger="bench.benchmark.nvml"):
         for _ in range(2):

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
 from bench.job import signals
-from helpers import SYNTHETIC_DATA, TEST_NET, TINY_TRAIN, records, run_cli, run_train_job
+from helpers import CONF_DIR, REPO, SYNTHETIC_DATA, TEST_NET, TINY_TRAIN, records, run_cli, run_train_job
 from lightning_modules.mllog import read_events
 from tests import tta_callbacks
 
@@ -110,3 +112,25 @@ def test_ddp_two_processes_write_one_event_log_and_one_record(tmp_path: Path) ->
     keys = [e["key"] for e in events]
     assert keys.count("init_start") == keys.count("run_start") == keys.count("run_stop") == 1  # rank 0 only
     assert {e["key"]: e["value"] for e in events}["global_batch_size"] == 32 and json.dumps(events)
+
+
+def test_the_digits_study_sweeps_two_variants_of_a_shipped_net_no_test_net() -> None:
+    """The README's CPU study: 5 seeds x googlenet_bn with and without aux heads, alternating, at digits' 15 px."""
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=time_to_accuracy_digits"], return_hydra_config=True)
+        params = cfg.hydra.sweeper.params
+        assert list(params) == ["seed", "model.aux_logits"]  # seed outer: the variants alternate within each seed
+        assert params["model.aux_logits"].split(",") == ["true", "false"] and not cfg.hydra.searchpath
+        assert (REPO / "conf" / "model" / f"{cfg.model.name}.yaml").is_file()  # a shipped model config
+        assert (cfg.task, cfg.data.name, cfg.train.target_top1, cfg.train.seeds) == ("train", "digits", 40, 5)
+        jobs = [compose("config", overrides=["experiment=time_to_accuracy_digits", f"model.aux_logits={aux}", "seed=0"])
+                for aux in ("true", "false")]
+    for job in jobs:
+        net = instantiate(job.model)
+        size = instantiate(job.data, model_info=net.info).size  # the model's minimum, never below digits' 8 px
+        assert size == 15 and len(net.aux_heads) == (2 if job.model.aux_logits else 0)
+        with torch.no_grad():
+            trained = net.train()(torch.zeros(2, 3, size, size))  # training: the logits and each aux head's
+            logits, aux = trained if job.model.aux_logits else (trained, ())
+            assert logits.shape == (2, 10) and len(aux) == len(net.aux_heads)
+            assert net.eval()(torch.zeros(2, 3, size, size)).shape == (2, 10)

@@ -56,10 +56,11 @@ def test_speedup_is_the_ratio_of_mean_times_with_the_compare_interval() -> None:
     assert speedup([10.0], [30.0, 36.0]).interval is None  # one run on a side: no seed-to-seed spread measured
 
 
-def _tta(root: Path, name: str, seed: int, time_s: float | None, device: str = "Test CPU", **fields: object) -> None:
+def _tta(root: Path, name: str, seed: int, time_s: float | None, device: str = "Test CPU", energy_j: float | None = None,
+         **fields: object) -> None:
     write_fake(root, name, task="train", model="googlenet_bn", data="digits", seed=seed, target_top1=90.0,
                reached=time_s is not None, time_to_target_s=time_s, epochs_to_target=None if time_s is None else 3.0,
-               recipe="sgd", reference_epochs=None, train_images_per_s=100.0, eval_time_s=1.0, energy_j=None,
+               recipe="sgd", reference_epochs=None, train_images_per_s=100.0, eval_time_s=1.0, energy_j=energy_j,
                device_name=device, num_classes=10, eval_mode="center", **fields)
 
 
@@ -67,7 +68,9 @@ def test_the_report_scores_each_group_and_counts_a_miss(tmp_path: Path) -> None:
     for seed, t in enumerate([10.0, 20.0, 30.0, None, 40.0]):
         _tta(tmp_path, f"cpu{seed}", seed, t)
     for seed, t in enumerate([5.0, 6.0]):
-        _tta(tmp_path, f"gpu{seed}", seed, t, device="Test GPU")
+        _tta(tmp_path, f"gpu{seed}", seed, t, device="Test GPU", energy_j=1000.0 * (seed + 1))
+    for seed, joules in enumerate([30.0, None]):
+        _tta(tmp_path, f"npu{seed}", seed, 7.0, device="Test NPU", energy_j=joules)
     report = build_report([tmp_path])
     section = next(s for s in SECTIONS if s.key == "time_to_accuracy")
     (_, scored), (_, devices) = section.built_tables(report)
@@ -77,7 +80,9 @@ def test_the_report_scores_each_group_and_counts_a_miss(tmp_path: Path) -> None:
     assert cpu["energy_j"] == "not measured"
     gpu = scored[scored["device"] == "Test GPU"].iloc[0]
     assert gpu["score_s"] == 5.5 and "fewer than 5 runs (2)" in gpu["score_rule"]
-    (line,) = devices["comparison"]
+    assert gpu["energy_j"] == 1500.0  # energy to train, the mean of the group's runs
+    assert scored[scored["device"] == "Test NPU"].iloc[0]["energy_j"] == "30 (mean of 1 of 2 runs)"
+    line = next(c for c in devices["comparison"] if "Test CPU" in c and "Test GPU" in c)
     assert line == f"Test GPU reaches 90 % {25.0 / 5.5:.3g}x faster than Test CPU"
     figs = FIGURES["time_to_accuracy"](report, section.records(report))
     names = [t["name"] for t in figs[0]["data"]]

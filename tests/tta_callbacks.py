@@ -1,6 +1,7 @@
 """Test-only callbacks the time-to-accuracy tests add to real training jobs through the callbacks group
 (``+callbacks.<name>={_target_: tests.tta_callbacks...}``): a fake clock for the training clock, a score
-that rises by epoch, and a stop signal delivered at a validation's start."""
+that rises by epoch, a stop signal delivered at a validation's start, and a stand-in energy counter
+(``+callbacks.energy.counter=...``) that runs at a constant power on the fake clock."""
 from __future__ import annotations
 
 import os
@@ -8,6 +9,8 @@ import signal
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
+
+from bench.job.energy import Counter
 
 SCORE = "val/score"  # what TimeToTarget watches in these tests: 0.1, 0.2, 0.3... at epochs 0, 1, 2...
 
@@ -49,3 +52,18 @@ class SigtermAtValidation(Callback):
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.state.fn == "fit" and trainer.current_epoch == self.epoch:
             os.kill(os.getpid(), signal.SIGTERM)
+
+
+def standin_counter(watts: list[float], per_node: bool = False, fail_at_read: int | None = None) -> Counter:
+    """An energy counter drawing ``watts[local rank]`` on the fake clock: its joules over any stretch are that power
+    times the fake seconds in it (a DDP rank finds its rank when it reads). Read ``fail_at_read`` (1 = the first)
+    raises, as a vanished sysfs file or a lost GPU would."""
+    reads = [0]
+
+    def read() -> list[float]:
+        reads[0] += 1
+        if reads[0] == fail_at_read:
+            raise OSError("stand-in counter: read failed")
+        return [watts[int(os.environ.get("LOCAL_RANK", 0))] * CLOCK.now]
+
+    return Counter("standin", read, [None], per_node=per_node)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig
 
 from bench.benchmark import batch_search, server
 from bench.benchmark.latency import latency_figures, latency_line
-from bench.benchmark.machine import EnergyMeter
+from bench.job.energy import EnergyMeter
 from bench.benchmark.timing import book_line, step_clocks, summarize, time_blocks, time_steps_both
 from bench.benchmark.workload import Workload
 from contracts.errors import TaskFailure

@@ -106,7 +106,7 @@ def _train_option(row: pd.Series, key: str) -> Any:
 
 
 def model_variant(row: pd.Series) -> str:
-    """The model and its own settings the run overrode (``tiny_test model.width=8``): variants of one net apart."""
+    """The model and the settings the run overrode (``googlenet_bn model.aux_logits=false``): its variants apart."""
     overrides = row.get(F.overrides) if isinstance(row.get(F.overrides), list) else []
     settings = sorted(o.lstrip("+") for o in overrides if o.lstrip("+").startswith("model.") and "=" in o)
     return " ".join([str(row[F.model]), *settings])
@@ -144,6 +144,15 @@ def _mean(values: pd.Series) -> float | None:
     return float(numbers.mean()) if len(numbers) else None
 
 
+def _energy(values: pd.Series) -> float | str:
+    """The mean energy to train of a group's runs; where only some runs measured it, which share the mean is of."""
+    numbers = pd.to_numeric(values, errors="coerce").dropna()
+    if not len(numbers):
+        return "not measured"
+    mean = float(numbers.mean())
+    return mean if len(numbers) == len(values) else f"{mean:.4g} (mean of {len(numbers)} of {len(values)} runs)"
+
+
 def comparison_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
     """Per (model, recipe, device, dataset, target): runs, reached, the score and how it was made, spread, epochs
     with the reference check, training images/s, evaluation time (outside the clock) and energy."""
@@ -154,7 +163,6 @@ def comparison_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
         score = mlperf_score(times)
         hit = group[group[F.reached]]
         reference = next((v for v in group[F.reference_epochs] if v is not None and v == v), None)
-        energy = _mean(group[F.energy_j])
         rows.append({
             **dict(zip(GROUP, key)), "runs": len(group), F.reached: len(hit), "missed": len(group) - len(hit),
             "score_s": score.seconds, "score_rule": score.rule,
@@ -163,7 +171,7 @@ def comparison_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
             F.epochs_to_target: _mean(hit[F.epochs_to_target]),
             "reference_check": reference_check([float(e) for e in hit[F.epochs_to_target]], reference),
             F.train_images_per_s: _mean(group[F.train_images_per_s]), F.eval_time_s: _mean(group[F.eval_time_s]),
-            F.energy_j: energy if energy is not None else "not measured",
+            F.energy_j: _energy(group[F.energy_j]),
             "seeds": " ".join(str(s) + ("" if r else " (miss)") for s, r in zip(group[F.seed], group[F.reached])),
             RECORDS: [i for ids in group[RECORDS] for i in ids],
         })

@@ -26,6 +26,7 @@ from bench.job.record import JobContext
 from bench.job.signals import StopSignal
 from bench.reference import RETHINKING_TABLE3, table3_fields
 from bench.training.callbacks import build_callbacks
+from bench.training.energy import EnergyToTrain, not_metered
 from bench.training.relaunch import prepare_ddp_relaunch
 from bench.training.time_to_accuracy import check_train_options, time_to_accuracy, train_identity
 from contracts.metrics import accuracy_fields, top_k_for
@@ -140,8 +141,8 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     callbacks = build_callbacks(cfg.get("callbacks"), {
         "dirpath": ckpt_dir, F.checkpoint: ckpt_dir / "last.ckpt", "guard": ctx.guard, "path": event_log,
         "started_s": started, F.top_k: top_k_for(cfg.data.num_classes)})
-    recorder, best, target, meter = (_one(callbacks, kind) for kind in
-                                     (EpochRecorder, BestCheckpoint, TimeToTarget, ThroughputMeter))
+    recorder, best, target, meter, energy = (_one(callbacks, kind) for kind in
+                                             (EpochRecorder, BestCheckpoint, TimeToTarget, ThroughputMeter, EnergyToTrain))
     if recorder is None or best is None:
         raise ConfigError("the callbacks group must keep epoch_recorder and best_checkpoint: the record is made from them")
     trainer = build_trainer(cfg, ctx, callbacks)
@@ -168,7 +169,8 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         print(meter.verdict())
     # validate(ckpt_path=best) reloads the callbacks' state of the best epoch: read them first
     init_s = recorder.segment_started - started if recorder.segment_started is not None else None
-    timed = time_to_accuracy(cfg, recorder, target, init_s, ctx.record[F.event_log])
+    joules = energy.figures(trainer, recorder) if energy is not None else not_metered()  # every rank: a sum over them
+    timed = time_to_accuracy(cfg, recorder, target, init_s, ctx.record[F.event_log], joules)
     history, best_path, best_epoch = recorder.state_dict(), best.best_model_path or None, best.best_epoch
     final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
     skipped = int(trainer.strategy.reduce(torch.tensor(float(module.skipped_images)), reduce_op="sum"))

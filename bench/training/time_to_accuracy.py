@@ -4,21 +4,20 @@ One run is one seed: ``experiment=time_to_accuracy`` sweeps ``seed`` over ``trai
 (``contracts.config.seed_range``), so any Hydra
 launcher (basic, joblib, SLURM) runs them. The clock is the training clock of
 ``lightning_modules.callbacks.EpochRecorder``, carried across resumes; its rules are stated in every record
-(``clock``), so a reader knows what the seconds hold.
+(``clock``), so a reader knows what the seconds hold. Energy to train is read over the same windows
+(bench/training/energy.py, its rule ``clock.energy``).
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
 from typing import Any
 
 from omegaconf import DictConfig
 
+from bench.training.energy import ENERGY_RULE
 from contracts.errors import ConfigError
 from contracts.record import F, TimeToAccuracy, Training
 from lightning_modules.callbacks import EpochRecorder, TimeToTarget
-
-log = logging.getLogger(__name__)
 
 CLOCK_RULES = {
     "starts": "at fit's on_train_start, after init (model build, data setup, process launch: init_time_s)",
@@ -28,6 +27,7 @@ CLOCK_RULES = {
                  "the final validation of the best checkpoint"],
     "resumed": "summed over segments: each checkpoint carries the training and evaluation seconds so far",
     "target": "time_to_target_s: training seconds at the end of the first validation whose top-1 >= target_top1",
+    "energy": ENERGY_RULE,
 }
 
 
@@ -58,10 +58,10 @@ def train_identity(cfg: DictConfig) -> dict[str, Any]:
 
 
 def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTarget | None,
-                     init_time_s: float | None, event_log: str | None) -> dict[str, Any]:
-    """The record's time-to-accuracy fields from the clock and the target callback (no target: timing fields only)."""
+                     init_time_s: float | None, event_log: str | None, energy: dict[str, Any]) -> dict[str, Any]:
+    """The record's time-to-accuracy fields from the clock, the target callback (no target: timing fields only)
+    and the energy over the clock's windows (``Energy``'s fields, ``EnergyToTrain.figures``)."""
     reached = target.reached if target is not None else None
-    log.info("energy to train not measured: no energy meter is shared with the training task yet")
     part = TimeToAccuracy(
         **train_identity(cfg),
         reached=None if target is None else reached is not None,
@@ -72,4 +72,4 @@ def time_to_accuracy(cfg: DictConfig, recorder: EpochRecorder, target: TimeToTar
         event_log=event_log, clock=CLOCK_RULES,
     )
     clocks = Training(train_time_s=recorder.elapsed(), eval_time_s=recorder.eval_elapsed())
-    return {**asdict(part), F.train_time_s: clocks.train_time_s, F.eval_time_s: clocks.eval_time_s, F.energy_j: None}
+    return {**asdict(part), F.train_time_s: clocks.train_time_s, F.eval_time_s: clocks.eval_time_s, **energy}
