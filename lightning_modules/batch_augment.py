@@ -11,13 +11,18 @@ tensors and truncated to uint8 after every step; here the image stays in float32
 is the same distortion without those four roundings (a test compares both).
 
 On a GPU the images that take the same operation at the same step are gathered and transformed together
-(a handful of kernels per batch); on a CPU, where a gather is a full extra pass over memory, each image is
-transformed in place on its own view.
+(a handful of kernels per batch); on a CPU, where a gather is a full extra pass over memory, each image goes
+through all its steps on its own view while it is in cache: scaled from uint8, distorted, normalised, written
+into the batch's output in place. What costs a CPU here is memory, not arithmetic: every fresh temporary of a
+few hundred kB is a fresh mmap that the kernel faults in and zeroes page by page (an elementwise op ~20x
+slower than the same op into a buffer it had), and so is the 34 MB output of a 299 px batch of 32. So on a
+CPU each operation writes its temporaries into reused buffers (``Scratch``), the output comes from a pool of
+huge-page host buffers (``host_memory.HostPool``), and the hue step is written without ``where`` / ``remainder`` /
+channel reductions (each several times an add on a CPU), as sector masks and two exact folds: the same
+arithmetic, bit for bit, as the readable ``hue`` (a test).
 
-The hue step is some forty elementwise passes in eager PyTorch, the bulk of the distortion's cost on a CPU;
-``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse it into one loop (the hue step 5x
-cheaper per image on a CPU core here, the whole distortion about 3x; after a one-time compile of seconds,
-cached on disk by inductor).
+``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse the hue step into one loop instead,
+after a one-time compile of seconds, cached on disk by inductor.
 """
 from __future__ import annotations
 
@@ -27,29 +32,51 @@ from dataclasses import dataclass
 
 import torch
 
+from .host_memory import HostPool
+
 GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights (ITU-R 601-2 luma)
 # GoogLeNet's photometric distortion as this project draws it (torchvision ColorJitter arguments)
 PHOTOMETRIC = {"brightness": 32 / 255, "contrast": 0.5, "saturation": 0.5, "hue": 0.2}
 
 
-def _gray(x: torch.Tensor) -> torch.Tensor:
+HUE_SHIFTS = (5.0, 3.0, 1.0)  # HSV -> RGB: channel n of (R, G, B) reads the hexcone at (n + hue) mod 6
+
+
+class Scratch:
+    """Temporaries that outlive one call: ``scratch(name, like, channels)`` is an ``N x channels x H x W`` buffer
+    of ``like``'s dtype and device, made once per shape and handed back on every later call (on a CPU a fresh
+    one would be page-faulted in each time)."""
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def __call__(self, name: str, like: torch.Tensor, channels: int = 1) -> torch.Tensor:
+        shape = (like.shape[0], channels, *like.shape[2:])
+        buffer = self._buffers.get(name)
+        if buffer is None or buffer.shape != shape or buffer.dtype != like.dtype or buffer.device != like.device:
+            buffer = self._buffers[name] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return buffer
+
+
+def _gray(x: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     """``N x 1 x H x W`` luma of ``N x 3 x H x W`` float RGB."""
-    return (x[:, 0:1] * GRAY[0]).add_(x[:, 1:2], alpha=GRAY[1]).add_(x[:, 2:3], alpha=GRAY[2])
+    out = scratch("gray", x) if scratch is not None else None
+    return torch.mul(x[:, 0:1], GRAY[0], out=out).add_(x[:, 1:2], alpha=GRAY[1]).add_(x[:, 2:3], alpha=GRAY[2])
 
 
-def brightness_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def brightness_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     return x.mul_(f.view(-1, 1, 1, 1)).clamp_(0, 1)
 
 
-def contrast_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def contrast_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     f = f.view(-1, 1, 1, 1)
-    mean = _gray(x).mean(dim=(1, 2, 3), keepdim=True)  # N x 1 x 1 x 1
+    mean = _gray(x, scratch).mean(dim=(1, 2, 3), keepdim=True)  # N x 1 x 1 x 1
     return x.mul_(f).add_(mean * (1 - f)).clamp_(0, 1)
 
 
-def saturation_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+def saturation_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     f = f.view(-1, 1, 1, 1)
-    gray = _gray(x).mul_(1 - f)  # N x 1 x H x W
+    gray = _gray(x, scratch).mul_(1 - f)  # N x 1 x H x W
     return x.mul_(f).add_(gray).clamp_(0, 1)
 
 
@@ -68,14 +95,42 @@ def hue(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     # hue in sixths of a turn, shifted; grey pixels (chroma 0) keep any hue: they come back grey
     sixths = numerator / torch.where(chroma > 0, chroma, 1.0) + offset + 6 * f.view(-1, 1, 1)
     channels = []
-    for n in (5.0, 3.0, 1.0):  # R, G, B of HSV -> RGB: v - c * clamp(min(k, 4 - k), 0, 1), k = (n + h) mod 6
+    for n in HUE_SHIFTS:  # R, G, B of HSV -> RGB: v - c * clamp(min(k, 4 - k), 0, 1), k = (n + h) mod 6
         k = torch.remainder(sixths + n, 6.0)
         channels.append(high - chroma * torch.clamp(torch.minimum(k, 4.0 - k), 0, 1))
     return torch.stack(channels, 1)
 
 
-def hue_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    return x.copy_(hue(x, f))
+def hue_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
+    """``hue`` in place, bit for bit, in ~30 passes into ``scratch`` buffers: the channel of the max as 0 / 1
+    masks (r, else g, else b: the ``where`` chain's order), the numerator and offset as masked sums (exact:
+    one term is non-zero), ``(sixths + n) mod 6`` as two folds by 6 (exact on the range [-1.2, 11.2) that
+    sixths in [-2.2, 6.2] give)."""
+    scratch = scratch if scratch is not None else Scratch()
+    r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
+    high = scratch("high", x)
+    torch.maximum(torch.maximum(r, g, out=high), b, out=high)
+    chroma = scratch("chroma", x)
+    torch.sub(high, torch.minimum(torch.minimum(r, g, out=chroma), b, out=chroma), out=chroma)
+    masks = scratch("masks", x, 3)
+    is_r, is_g, is_b = masks[:, 0:1], masks[:, 1:2], masks[:, 2:3]
+    torch.eq(high, r, out=is_r)
+    torch.gt(torch.eq(high, g, out=is_b), is_r, out=is_g)
+    torch.add(is_r, is_g, out=is_b).neg_().add_(1)
+    terms = scratch("terms", x, 3)
+    torch.sub(g, b, out=terms[:, 0:1])
+    torch.sub(b, r, out=terms[:, 1:2])
+    torch.sub(r, g, out=terms[:, 2:3])
+    terms.mul_(masks)
+    sixths = torch.add(terms[:, 0:1], terms[:, 1:2], out=scratch("sixths", x)).add_(terms[:, 2:3])  # numerator
+    divisor = torch.eq(chroma, 0, out=scratch("divisor", x)).add_(chroma)  # chroma; 1 for grey pixels
+    sixths.div_(divisor)
+    sixths.add_(torch.add(is_g.mul_(2), is_b, alpha=4, out=divisor)).add_(6 * f.view(-1, 1, 1, 1))
+    k = torch.add(sixths, torch.tensor(HUE_SHIFTS, device=x.device).view(1, 3, 1, 1), out=terms)
+    k.sub_(torch.ge(k, 6.0, out=masks), alpha=6)
+    k.add_(torch.lt(k, 0.0, out=masks), alpha=6)
+    triangle = torch.minimum(k, torch.mul(k, -1.0, out=masks).add_(4.0), out=k).clamp_(0, 1)
+    return torch.sub(high, triangle.mul_(chroma), out=x)
 
 
 OPERATIONS = (brightness_, contrast_, saturation_, hue_)
@@ -101,17 +156,17 @@ def draw_jitter(n: int, generator: torch.Generator | None = None, brightness: fl
     return Jitter(order, factors)
 
 
-Operation = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Operation = Callable[..., torch.Tensor]  # (x, f, scratch=None), in place on x
 
 
 def compiled_operations() -> tuple[Operation, ...]:
     """``OPERATIONS`` with the hue step compiled (fused into one loop by inductor)."""
     fused = torch.compile(hue, fullgraph=True)
-    return (*OPERATIONS[:3], lambda x, f: x.copy_(fused(x, f)))
+    return (*OPERATIONS[:3], lambda x, f, scratch=None: x.copy_(fused(x, f)))
 
 
 def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None,
-            operations: tuple[Operation, ...] = OPERATIONS) -> torch.Tensor:
+            operations: tuple[Operation, ...] = OPERATIONS, scratch: Scratch | None = None) -> torch.Tensor:
     """Apply each image's four operations in its own order, in place on ``N x 3 x H x W`` float in [0, 1].
 
     ``gather``: transform the images that take one operation at one step together (default off the CPU) or
@@ -119,9 +174,10 @@ def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None,
     """
     factors = jitter.factors.to(x.device, non_blocking=True)
     if not (x.device.type != "cpu" if gather is None else gather):
+        scratch = scratch if scratch is not None else Scratch()
         for i, order in enumerate(jitter.order.tolist()):
             for op in order:
-                operations[op](x[i:i + 1], factors[i:i + 1, op])
+                operations[op](x[i:i + 1], factors[i:i + 1, op], scratch)
         return x
     order = jitter.order.to(x.device, non_blocking=True)
     for step in range(4):
@@ -155,7 +211,8 @@ class BatchAugment:
         self.mean, self.std, self.photometric = tuple(mean), tuple(std), photometric
         self.operations = compiled_operations() if compile and photometric else OPERATIONS
         self.generator = torch.Generator().manual_seed(seed)
-        self._affine: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.scratch, self.host = Scratch(), HostPool()
+        self._affine: dict[tuple[torch.device, bool], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def _scale_shift(self, device: torch.device, from_uint8: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """(x - mean) / std as x * scale + shift, for x in [0, 255] (uint8) or [0, 1] (float)."""
@@ -169,8 +226,29 @@ class BatchAugment:
     def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         if images.device.type == "cpu":
             with one_thread():
-                return self._apply(images, train)
+                return self._apply_per_image(images, train)
         return self._apply(images, train)
+
+    def _apply_per_image(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+        """The CPU path: each image scaled, distorted and normalised in turn into its slice of the output, its
+        temporaries in ``self.scratch``; the same operations, in the same order, as ``_apply``."""
+        out = self.host.empty(images.shape)
+        photometric = train and self.photometric
+        scale, shift = self._scale_shift(out.device, from_uint8=not photometric)
+        if photometric:
+            jitter = draw_jitter(len(images), self.generator)
+            factors, orders = jitter.factors, jitter.order.tolist()
+        for i, image in enumerate(images.split(1)):
+            x = out[i:i + 1]
+            if photometric:
+                torch.div(image, 255, out=x)
+                for op in orders[i]:
+                    self.operations[op](x, factors[i:i + 1, op], self.scratch)
+                x.mul_(scale)
+            else:
+                torch.mul(image, scale, out=x)
+            x.add_(shift)
+        return out
 
     def _apply(self, images: torch.Tensor, train: bool) -> torch.Tensor:
         if train and self.photometric:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 from torch.utils.data._utils.collate import default_collate
 from torchvision.datasets import ImageFolder
 
@@ -32,6 +32,7 @@ from contracts.status import Status
 from .batch_augment import BatchAugment
 from .decode import decode_full, resolve_decoder
 from .gpu_decode import Packed, decode_on_device, pack, read_file, unpack
+from .host_memory import HostPool
 from .transforms import EVAL_MODES, TrainCrop, eval_transform
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,26 @@ class BadImageError(TaskFailure):
         self.bad = bad
 
 
+MAIN_PROCESS_BATCHES = HostPool()
+
+
+def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
+    """The images as one batch tensor: in a loader worker ``default_collate``'s (shared memory, which the batch
+    crosses the process boundary in); in the main process (``num_workers=0``) on reused huge pages
+    (``host_memory``), where a fresh tensor would be page-faulted in batch after batch."""
+    if get_worker_info() is not None or not all(isinstance(i, torch.Tensor) for i in images):
+        return default_collate(images)
+    first = images[0]
+    return torch.stack(images, out=MAIN_PROCESS_BATCHES.empty((len(images), *first.shape), first.dtype))
+
+
 def skip_collate(samples: list[Any]) -> tuple[torch.Tensor, torch.Tensor, list[BadImage]]:
     """Collate the readable samples; the unreadable ones (``BadImage``) are passed on beside the batch."""
     good = [s for s in samples if not isinstance(s, BadImage)]
     bad = [s for s in samples if isinstance(s, BadImage)]
     if not good:
         return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad
-    images, labels = default_collate(good)
-    return images, labels, bad
+    return stack_images([image for image, _ in good]), default_collate([label for _, label in good]), bad
 
 
 def encoded_collate(samples: list[Any]) -> tuple[Packed, torch.Tensor, list[BadImage]]:

@@ -17,6 +17,7 @@ import importlib.util
 import math
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
@@ -71,19 +72,17 @@ def _rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")  # drops alpha; CMYK / grey / 16-bit become 3-channel
 
 
-def _simplejpeg(data: bytes, header: tuple[int, int, str, str], r: int) -> Image.Image:
+def _simplejpeg(data: bytes, header: tuple[int, int, str, str], r: int) -> np.ndarray:
     import simplejpeg
 
     height, width = header[0], header[1]
-    pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-height // r), min_width=-(-width // r),
-                                    min_factor=r)  # H x W x 3 uint8, strict: truncated files raise ValueError
-    return Image.fromarray(pixels)
+    return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-height // r), min_width=-(-width // r),
+                                  min_factor=r)  # H x W x 3 uint8, strict: truncated files raise ValueError
 
 
-def decode_cropped(path: str, decoder: str, size: int | None,
-                   draw: Callable[[int, int], tuple[int, int, int, int]]) -> tuple[Image.Image, Box]:
-    """The RGB image decoded at the smallest scale the crop ``draw(width, height)`` allows for a ``size`` output
-    (None: full scale), and the crop's box in it."""
+def _decode(path: str, decoder: str, size: int | None,
+            draw: Callable[[int, int], tuple[int, int, int, int]]) -> tuple[Image.Image | np.ndarray, Box]:
+    """``decode_cropped``'s work: simplejpeg hands back its ``H x W x 3`` array, Pillow its RGB image."""
     with open(path, "rb") as f:
         data = f.read()
     if decoder == "simplejpeg" and data[:2] == JPEG_MAGIC:
@@ -92,9 +91,9 @@ def decode_cropped(path: str, decoder: str, size: int | None,
         header = simplejpeg.decode_jpeg_header(data)  # (height, width, colourspace, subsampling)
         if header[2] in SIMPLEJPEG_SPACES:
             left, top, w, h = draw(header[1], header[0])
-            img = _simplejpeg(data, header, reduction(w, h, size) if size else 1)
-            sx, sy = header[1] / img.width, header[0] / img.height
-            return img, (left / sx, top / sy, (left + w) / sx, (top + h) / sy)
+            pixels = _simplejpeg(data, header, reduction(w, h, size) if size else 1)
+            sx, sy = header[1] / pixels.shape[1], header[0] / pixels.shape[0]
+            return pixels, (left / sx, top / sy, (left + w) / sx, (top + h) / sy)
     import io
 
     try:
@@ -109,6 +108,25 @@ def decode_cropped(path: str, decoder: str, size: int | None,
     img = _rgb(img)  # decodes
     sx, sy = width / img.width, height / img.height
     return img, (left / sx, top / sy, (left + w) / sx, (top + h) / sy)
+
+
+def decode_cropped(path: str, decoder: str, size: int | None,
+                   draw: Callable[[int, int], tuple[int, int, int, int]]) -> tuple[Image.Image, Box]:
+    """The RGB image decoded at the smallest scale the crop ``draw(width, height)`` allows for a ``size`` output
+    (None: full scale), and the crop's box in it."""
+    img, box = _decode(path, decoder, size, draw)
+    return (Image.fromarray(img) if isinstance(img, np.ndarray) else img), box
+
+
+def decode_pixels(path: str, decoder: str, size: int | None,
+                  draw: Callable[[int, int], tuple[int, int, int, int]]) -> tuple[np.ndarray, Box]:
+    """``decode_cropped`` as a writable ``H x W x 3`` uint8 array (the training crops' input: no PIL image is made
+    from simplejpeg's array, and Pillow's is copied out once)."""
+    img, box = _decode(path, decoder, size, draw)
+    if not isinstance(img, np.ndarray):
+        img.load()  # a draft or lazy open decodes here, so its errors are the decoder's (BadImage)
+        img = np.array(img)
+    return img, box
 
 
 def decode_full(path: str, decoder: str) -> Image.Image:

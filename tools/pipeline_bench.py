@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision.transforms import InterpolationMode, v2
 
 from lightning_modules.batch_augment import BatchAugment
+from lightning_modules.data import stack_images
 from lightning_modules.decode import resolve_decoder
 from lightning_modules.transforms import TrainCrop
 
@@ -122,6 +123,7 @@ def torchvision_reference_preset(size: int) -> v2.Compose:
 
 
 Pipeline = tuple[str, Callable[[str], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
+OURS = "ours"  # the rows whose batches are collated as data=imagefolder's (lightning_modules.data.stack_images)
 
 
 def pipelines(size: int) -> list[Pipeline]:
@@ -135,10 +137,10 @@ def pipelines(size: int) -> list[Pipeline]:
     if decoder == "simplejpeg":
         rows.append(("decode simplejpeg", decode_simplejpeg, lambda b: b))
     rows += [
-        (f"ours default ({decoder})", TrainCrop(size, decoder=decoder), lambda b: default(b, train=True)),
-        (f"ours default ({decoder}, compile_augment)", TrainCrop(size, decoder=decoder),
+        (f"{OURS} default ({decoder})", TrainCrop(size, decoder=decoder), lambda b: default(b, train=True)),
+        (f"{OURS} default ({decoder}, compile_augment)", TrainCrop(size, decoder=decoder),
          lambda b: compiled(b, train=True)),
-        (f"ours plain ({decoder})", TrainCrop(size, random_interpolation=False, decoder=decoder),
+        (f"{OURS} plain ({decoder})", TrainCrop(size, random_interpolation=False, decoder=decoder),
          lambda b: plain(b, train=True)),
         ("timm create_transform", OnPIL(timm.data.create_transform(size, is_training=True)), lambda b: b),
         ("torchvision ref preset", OnPIL(torchvision_reference_preset(size)), lambda b: b),
@@ -148,11 +150,12 @@ def pipelines(size: int) -> list[Pipeline]:
 
 def measure(files: list[str], row: Pipeline, workers: int, batch_size: int, batches: int) -> float:
     """img/s of ``batches`` batches after a first (untimed) one, which waits for the workers to start."""
-    _, per_sample, per_batch = row
+    name, per_sample, per_batch = row
     sampler = RandomSampler(Files(files, per_sample), num_samples=(batches + 1) * batch_size,
                             generator=torch.Generator().manual_seed(0))
     loader = DataLoader(Files(files, per_sample), batch_size=batch_size, sampler=sampler, num_workers=workers,
-                        drop_last=True, prefetch_factor=2 if workers else None)
+                        drop_last=True, prefetch_factor=2 if workers else None,
+                        collate_fn=stack_images if name.startswith(OURS) else None)
     it = iter(loader)
     per_batch(next(it))
     start = time.perf_counter()
