@@ -39,13 +39,21 @@ def nearest_index(start: float, stop: float, size: int) -> torch.Tensor:
     return torch.from_numpy(np.add.accumulate(steps).astype(np.intp))
 
 
+def pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
+    """The whole pixels ``(left, top, right, bottom)`` that cover ``box`` (a reduced-size decode's box is
+    fractional), within the image: the box to 1e-6 px (float noise) or wider, so never fewer pixels than the
+    target when the box had at least that many (``decode.reduction``'s guarantee)."""
+    return (max(0, math.floor(box[0] + 1e-6)), max(0, math.floor(box[1] + 1e-6)),
+            min(width, math.ceil(box[2] - 1e-6)), min(height, math.ceil(box[3] - 1e-6)))
+
+
 def resized_crop_hwc(pixels: np.ndarray, box: Box, size: int, mode: InterpolationMode, flip: bool) -> torch.Tensor:
     """``C x size x size`` uint8 (contiguous) of the ``box`` (left, top, right, bottom) of ``H x W x 3`` pixels.
 
     Nearest is PIL's own ``resize(box=...)`` (a row and a column gather, the flip a reversed column index);
-    bilinear and bicubic are torch's antialiased uint8 resize (the AVX2 kernel ported from Pillow-SIMD, 2-4x
-    PIL's speed here) of the crop, the box widened to whole pixels when a reduced-size decode made it
-    fractional (never narrower: the reduction's guarantee holds).
+    bilinear and bicubic are torch's antialiased uint8 resize (its AVX2 kernel, 2-4x PIL's speed here) of the
+    crop (``pixel_box``): torchvision's ``resized_crop`` of the decoded tensor exactly, where PIL's
+    ``resize(box=...)`` also read the pixels just outside the box at its edges.
     """
     height, width = pixels.shape[:2]
     image = torch.from_numpy(pixels)
@@ -54,8 +62,7 @@ def resized_crop_hwc(pixels: np.ndarray, box: Box, size: int, mode: Interpolatio
         cols = nearest_index(box[0], box[2], size).clamp_(0, width - 1)
         out = image.index_select(0, rows).index_select(1, cols.flip(0) if flip else cols)  # size x size x 3
         return torch.from_numpy(np.ascontiguousarray(out.numpy().transpose(2, 0, 1)))
-    left, top = max(0, math.floor(box[0] + 1e-6)), max(0, math.floor(box[1] + 1e-6))
-    right, bottom = min(width, math.ceil(box[2] - 1e-6)), min(height, math.ceil(box[3] - 1e-6))
+    left, top, right, bottom = pixel_box(box, width, height)
     crop = image[top:bottom, left:right].permute(2, 0, 1).unsqueeze(0)  # channels-last view: the AVX2 path
     out = torch.nn.functional.interpolate(crop, size=(size, size), mode=mode.value, antialias=True,
                                           align_corners=False)[0]  # contiguous C x H x W

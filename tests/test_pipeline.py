@@ -12,9 +12,11 @@ from PIL import Image
 from scipy import stats
 from torchvision.transforms import InterpolationMode, v2
 
-from lightning_modules.batch_augment import PHOTOMETRIC, BatchAugment, draw_jitter, jitter_
+from lightning_modules.batch_augment import PHOTOMETRIC, BatchAugment, Scratch, draw_jitter, hue, hue_, jitter_
+from lightning_modules.data import stack_images
 from lightning_modules.decode import DECODERS, crop_box, decode_cropped, reduction, resolve_decoder
-from lightning_modules.transforms import TrainCrop, eval_transform
+from lightning_modules.host_memory import HostPool
+from lightning_modules.transforms import TrainCrop, eval_transform, pixel_box, resized_crop_hwc
 from tools.pipeline_bench import main as pipeline_bench, make_jpeg_folder
 
 from helpers import TINY_TRAIN, make_train_cfg
@@ -123,8 +125,10 @@ def test_a_train_crop_equals_the_tensor_crop_of_the_whole_image_within_rounding(
     left, top, w, h = crop_box(whole.shape[-1], whole.shape[-2], crop.scale, crop.ratio)
     theirs = v2.functional.resized_crop(whole, top, left, h, w, [240, 240], InterpolationMode.BILINEAR, antialias=True)
     diff = (ours.int() - theirs.int()).abs()
-    assert ours.dtype == torch.uint8 and ours.shape == (3, 240, 240)
-    assert diff.float().mean() < 1.0 and diff.max() <= 24  # PIL vs tensor resampling and decoder rounding only
+    assert ours.dtype == torch.uint8 and ours.shape == (3, 240, 240) and ours.is_contiguous()
+    if decoder == "pil":  # the same decode, and the crop is torch's antialiased resize, as resized_crop's
+        assert torch.equal(ours, theirs)
+    assert diff.float().mean() < 1.0 and diff.max() <= 24  # simplejpeg's rounding against PIL's decode only
 
 
 @pytest.mark.parametrize("decoder", DECODERS_HERE)
@@ -148,6 +152,73 @@ def test_reduced_size_decode_never_gives_a_crop_smaller_than_the_target(tmp_path
             assert np.abs(np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box), float) - full).mean() < 3
     assert reduced > 20  # the reduced decodes were taken where the crop allowed
     assert reduction(600, 1200, 299) == 2 and reduction(597, 1200, 299) == 1 and reduction(2400, 2400, 299) == 8
+
+
+def test_resized_crops_are_pils_nearest_and_torchvisions_antialiased_resizes_with_the_flip() -> None:
+    pixels = natural_batch(1, size=97, seed=11)[0].permute(1, 2, 0)[:, :83].numpy().copy()  # 97 x 83, H x W x 3
+    gen = torch.Generator().manual_seed(12)
+    for _ in range(30):
+        left, top = (torch.rand(2, generator=gen) * torch.tensor([40.0, 50.0])).tolist()
+        right, bottom = left + 5 + 38 * torch.rand(1, generator=gen).item(), top + 5 + 47 * torch.rand(1, generator=gen).item()
+        box, size = (left, top, right, bottom), int(torch.randint(8, 60, (1,), generator=gen))
+        pil = np.asarray(Image.fromarray(pixels).resize((size, size), Image.Resampling.NEAREST, box=box))
+        for flip in (False, True):
+            ours = resized_crop_hwc(pixels, box, size, InterpolationMode.NEAREST, flip)
+            assert ours.is_contiguous() and ours.shape == (3, size, size)
+            assert np.array_equal(ours.permute(1, 2, 0).numpy(), pil[:, ::-1] if flip else pil)  # PIL's, bit for bit
+        l, t, r, b = pixel_box(box, 83, 97)
+        assert l <= left + 1e-6 and t <= top + 1e-6 and r >= right - 1e-6 and b >= bottom - 1e-6 and r <= 83 and b <= 97
+        whole = torch.from_numpy(pixels).permute(2, 0, 1)
+        for mode in (InterpolationMode.BILINEAR, InterpolationMode.BICUBIC):
+            theirs = v2.functional.resized_crop(whole, t, l, b - t, r - l, [size, size], mode, antialias=True)
+            assert torch.equal(resized_crop_hwc(pixels, box, size, mode, False), theirs), mode
+            assert torch.equal(resized_crop_hwc(pixels, box, size, mode, True), theirs.flip(-1)), mode
+
+
+def test_the_in_place_hue_step_is_the_reference_hue_bit_for_bit() -> None:
+    gen = torch.Generator().manual_seed(13)
+    x = natural_batch(12, size=40, seed=13).float().div(255)
+    x[:4] = x[:4] * torch.rand(4, 3, 1, 1, generator=gen)  # darker, tinted
+    x[:, :, :5] = x[:, :1, :5]                              # grey rows (chroma 0)
+    x[:, 1, 5:10] = x[:, 0, 5:10]                           # ties: r == g, then g == b, then all three maxed
+    x[:, 2, 10:15] = x[:, 1, 10:15]
+    x[:, :, 15:18] = 1.0
+    x[:, 0, 18:20], x[:, 1, 18:20] = 1.0, 0.0               # saturated
+    shifts = torch.cat([torch.tensor([0.2, -0.2, 0.0, 1 / 6]), torch.rand(8, generator=gen) * 0.4 - 0.2])
+    expected = hue(x, shifts)
+    assert torch.equal(hue_(x.clone(), shifts), expected)  # the whole batch at once, fresh temporaries
+    scratch, per_image = Scratch(), x.clone()
+    for i in range(len(x)):  # the CPU path: one image at a time, its temporaries reused
+        hue_(per_image[i:i + 1], shifts[i:i + 1], scratch)
+    assert torch.equal(per_image, expected)
+
+
+@pytest.mark.parametrize("photometric", [True, False])
+def test_the_per_image_cpu_batch_step_is_the_batched_one_bit_for_bit(photometric: bool) -> None:
+    images = natural_batch(16, size=48, seed=14)
+    ours, batched = (BatchAugment(MEAN, STD, photometric=photometric, seed=15) for _ in range(2))
+    for _ in range(3):  # later batches reuse the scratch buffers and the host memory
+        out = ours(images, train=True)
+        assert torch.equal(out, batched._apply(images, train=True)) and out.dtype == torch.float32
+    views = torch.stack([eval_transform(16, mode="10crop")(img) for img in images[:4]])
+    assert torch.equal(ours(views, train=False), batched._apply(views, train=False))
+
+
+def test_host_memory_is_reused_only_once_no_tensor_holds_it() -> None:
+    pool = HostPool(keep=2)
+    shape = (5, 3, 400, 400)  # 9.6 MB: on huge pages
+    first = pool.empty(shape)
+    assert first.shape == shape and first.dtype == torch.float32 and first.data_ptr() % (2 << 20) == 0
+    address = first.data_ptr()
+    view = first[1:3]
+    del first
+    second = pool.empty(shape)  # the view keeps the first one's memory in use
+    assert second.data_ptr() != address
+    del view
+    assert pool.empty(shape).data_ptr() == address  # free again: handed back
+    assert pool.empty((2, 3)).shape == (2, 3)  # small tensors: plain torch.empty
+    images = list(natural_batch(20, size=400, seed=16))  # 9.6 MB in uint8: a pooled batch
+    assert torch.equal(stack_images(images), torch.stack(images))
 
 
 def test_a_bad_decoder_name_is_one_line() -> None:
