@@ -102,10 +102,11 @@ def hue(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 
 def hue_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
-    """``hue`` in place, bit for bit, in ~30 passes into ``scratch`` buffers: the channel of the max as 0 / 1
-    masks (r, else g, else b: the ``where`` chain's order), the numerator and offset as masked sums (exact:
-    one term is non-zero), ``(sixths + n) mod 6`` as two folds by 6 (exact on the range [-1.2, 11.2) that
-    sixths in [-2.2, 6.2] give)."""
+    """``hue`` in place, bit for bit, in some thirty passes into ``scratch`` buffers: the channel of the max as
+    0 / 1 masks (r, else g, else b: the ``where`` chain's order), the numerator and offset as masked sums
+    (exact: one term is non-zero), and ``k = (sixths + n) mod 6`` folded once by 6 (sixths is in [-2.2, 6.2],
+    so k in [-1.2, 11.2); ``k - 6`` is exact there, and a k still below 0 reads 0 off the hexcone as the
+    wrapped k in [4.8, 6) does)."""
     scratch = scratch if scratch is not None else Scratch()
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     high = scratch("high", x)
@@ -116,7 +117,7 @@ def hue_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> to
     is_r, is_g, is_b = masks[:, 0:1], masks[:, 1:2], masks[:, 2:3]
     torch.eq(high, r, out=is_r)
     torch.gt(torch.eq(high, g, out=is_b), is_r, out=is_g)
-    torch.add(is_r, is_g, out=is_b).neg_().add_(1)
+    torch.eq(torch.add(is_r, is_g, out=is_b), 0, out=is_b)
     terms = scratch("terms", x, 3)
     torch.sub(g, b, out=terms[:, 0:1])
     torch.sub(b, r, out=terms[:, 1:2])
@@ -126,11 +127,10 @@ def hue_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> to
     divisor = torch.eq(chroma, 0, out=scratch("divisor", x)).add_(chroma)  # chroma; 1 for grey pixels
     sixths.div_(divisor)
     sixths.add_(torch.add(is_g.mul_(2), is_b, alpha=4, out=divisor)).add_(6 * f.view(-1, 1, 1, 1))
-    k = torch.add(sixths, torch.tensor(HUE_SHIFTS, device=x.device).view(1, 3, 1, 1), out=terms)
+    k = torch.add(sixths, torch.tensor(HUE_SHIFTS, device=x.device).view(1, 3, 1, 1), out=x)  # x is free now
     k.sub_(torch.ge(k, 6.0, out=masks), alpha=6)
-    k.add_(torch.lt(k, 0.0, out=masks), alpha=6)
     triangle = torch.minimum(k, torch.mul(k, -1.0, out=masks).add_(4.0), out=k).clamp_(0, 1)
-    return torch.sub(high, triangle.mul_(chroma), out=x)
+    return torch.sub(high, triangle.mul_(chroma), out=x)  # v - c * triangle
 
 
 OPERATIONS = (brightness_, contrast_, saturation_, hue_)
