@@ -17,12 +17,12 @@ into the batch's output in place. What costs a CPU here is memory, not arithmeti
 few hundred kB is a fresh mmap that the kernel faults in and zeroes page by page (an elementwise op ~20x
 slower than the same op into a buffer it had), and so is the 34 MB output of a 299 px batch of 32. So on a
 CPU each operation writes its temporaries into reused buffers (``Scratch``), the output comes from a pool of
-huge-page host buffers (``host_memory.HostPool``), and the hue step is written without ``where`` / ``remainder`` /
-channel reductions (each several times an add on a CPU), as sector masks and two exact folds: the same
-arithmetic, bit for bit, as the readable ``hue`` (a test).
+huge-page host buffers (``host_memory.HostPool``), and the in-place hue step ``hue_`` is written without
+``where`` and channel reductions (each several times an add on a CPU), as sector masks and masked sums: the
+same arithmetic, bit for bit, as the readable ``hue`` (a test).
 
-``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse the hue step into one loop instead,
-after a one-time compile of seconds, cached on disk by inductor.
+``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse ``hue`` into one loop instead (3-4x
+cheaper than ``hue_`` per CPU core here), after a one-time compile of seconds, cached on disk by inductor.
 """
 from __future__ import annotations
 
@@ -70,7 +70,8 @@ def brightness_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None
 
 def contrast_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     f = f.view(-1, 1, 1, 1)
-    mean = _gray(x, scratch).mean(dim=(1, 2, 3), keepdim=True)  # N x 1 x 1 x 1
+    # the mean luma, as the luma of the channel means (linear: the same to float rounding, one pass fewer)
+    mean = (x.mean(dim=(2, 3)) @ torch.tensor(GRAY, device=x.device)).view(-1, 1, 1, 1)  # N x 1 x 1 x 1
     return x.mul_(f).add_(mean * (1 - f)).clamp_(0, 1)
 
 
@@ -96,17 +97,19 @@ def hue(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     sixths = numerator / torch.where(chroma > 0, chroma, 1.0) + offset + 6 * f.view(-1, 1, 1)
     channels = []
     for n in HUE_SHIFTS:  # R, G, B of HSV -> RGB: v - c * clamp(min(k, 4 - k), 0, 1), k = (n + h) mod 6
-        k = torch.remainder(sixths + n, 6.0)
+        # sixths is in [-2.2, 6.2], so k in [-1.2, 11.2): one fold by 6 (exact there) is the mod, and a k
+        # still below 0 reads 0 off the hexcone as its wrapped value in [4.8, 6) does (a division-based
+        # remainder is the slowest op of the step, eager or compiled)
+        k = sixths + n
+        k = torch.where(k >= 6.0, k - 6.0, k)
         channels.append(high - chroma * torch.clamp(torch.minimum(k, 4.0 - k), 0, 1))
     return torch.stack(channels, 1)
 
 
 def hue_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
-    """``hue`` in place, bit for bit, in some thirty passes into ``scratch`` buffers: the channel of the max as
-    0 / 1 masks (r, else g, else b: the ``where`` chain's order), the numerator and offset as masked sums
-    (exact: one term is non-zero), and ``k = (sixths + n) mod 6`` folded once by 6 (sixths is in [-2.2, 6.2],
-    so k in [-1.2, 11.2); ``k - 6`` is exact there, and a k still below 0 reads 0 off the hexcone as the
-    wrapped k in [4.8, 6) does)."""
+    """``hue`` in place, bit for bit, in some thirty passes into ``scratch`` buffers and without ``where``: the
+    channel of the max as 0 / 1 masks (r, else g, else b: the ``where`` chain's order), the numerator and
+    offset as masked sums (exact: one term is non-zero), the fold by 6 as a masked subtraction."""
     scratch = scratch if scratch is not None else Scratch()
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     high = scratch("high", x)
@@ -159,10 +162,14 @@ def draw_jitter(n: int, generator: torch.Generator | None = None, brightness: fl
 Operation = Callable[..., torch.Tensor]  # (x, f, scratch=None), in place on x
 
 
+def _hue_copy_(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    return x.copy_(hue(x, f))
+
+
 def compiled_operations() -> tuple[Operation, ...]:
-    """``OPERATIONS`` with the hue step compiled (fused into one loop by inductor)."""
-    fused = torch.compile(hue, fullgraph=True)
-    return (*OPERATIONS[:3], lambda x, f, scratch=None: x.copy_(fused(x, f)))
+    """``OPERATIONS`` with the hue step compiled (fused into one loop by inductor, the copy back included)."""
+    fused = torch.compile(_hue_copy_, fullgraph=True)
+    return (*OPERATIONS[:3], lambda x, f, scratch=None: fused(x, f))
 
 
 def jitter_(x: torch.Tensor, jitter: Jitter, gather: bool | None = None,
