@@ -26,6 +26,7 @@ cheaper than ``hue_`` per CPU core here), after a one-time compile of seconds, c
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,9 +38,14 @@ from .host_memory import HostPool
 GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights (ITU-R 601-2 luma)
 # GoogLeNet's photometric distortion as this project draws it (torchvision ColorJitter arguments)
 PHOTOMETRIC = {"brightness": 32 / 255, "contrast": 0.5, "saturation": 0.5, "hue": 0.2}
-
-
 HUE_SHIFTS = (5.0, 3.0, 1.0)  # HSV -> RGB: channel n of (R, G, B) reads the hexcone at (n + hue) mod 6
+FOUR = torch.tensor(4.0)  # a 0-dim CPU tensor: a scalar operand on any device
+
+
+@functools.lru_cache(maxsize=None)
+def constant(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """``torch.tensor(values)`` on ``device``, made once (a fresh one per call is a host-to-device copy on a GPU)."""
+    return torch.tensor(values, device=device)
 
 
 class Scratch:
@@ -71,7 +77,7 @@ def brightness_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None
 def contrast_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     f = f.view(-1, 1, 1, 1)
     # the mean luma, as the luma of the channel means (linear: the same to float rounding, one pass fewer)
-    mean = (x.mean(dim=(2, 3)) @ torch.tensor(GRAY, device=x.device)).view(-1, 1, 1, 1)  # N x 1 x 1 x 1
+    mean = (x.mean(dim=(2, 3)) @ constant(GRAY, x.device).to(x.dtype)).view(-1, 1, 1, 1)  # N x 1 x 1 x 1
     return x.mul_(f).add_(mean * (1 - f)).clamp_(0, 1)
 
 
@@ -130,9 +136,9 @@ def hue_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> to
     divisor = torch.eq(chroma, 0, out=scratch("divisor", x)).add_(chroma)  # chroma; 1 for grey pixels
     sixths.div_(divisor)
     sixths.add_(torch.add(is_g.mul_(2), is_b, alpha=4, out=divisor)).add_(6 * f.view(-1, 1, 1, 1))
-    k = torch.add(sixths, torch.tensor(HUE_SHIFTS, device=x.device).view(1, 3, 1, 1), out=x)  # x is free now
+    k = torch.add(sixths, constant(HUE_SHIFTS, x.device).to(x.dtype).view(1, 3, 1, 1), out=x)  # x is free now
     k.sub_(torch.ge(k, 6.0, out=masks), alpha=6)
-    triangle = torch.minimum(k, torch.mul(k, -1.0, out=masks).add_(4.0), out=k).clamp_(0, 1)
+    triangle = torch.minimum(k, torch.sub(FOUR, k, out=masks), out=k).clamp_(0, 1)
     return torch.sub(high, triangle.mul_(chroma), out=x)  # v - c * triangle
 
 
