@@ -114,28 +114,28 @@ def hue(x: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
 
 def hue_(x: torch.Tensor, f: torch.Tensor, scratch: Scratch | None = None) -> torch.Tensor:
     """``hue`` in place, bit for bit, in some thirty passes into ``scratch`` buffers and without ``where``: the
-    channel of the max as 0 / 1 masks (r, else g, else b: the ``where`` chain's order), the numerator and
-    offset as masked sums (exact: one term is non-zero), the fold by 6 as a masked subtraction."""
+    channel of the max as 0 / 1 masks (r, else g, else b: the ``where`` chain's order), the numerator chosen
+    by ``lerp`` with those weights (exact), the offset as their arithmetic, the fold by 6 as a masked
+    subtraction."""
     scratch = scratch if scratch is not None else Scratch()
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
     high = scratch("high", x)
     torch.maximum(torch.maximum(r, g, out=high), b, out=high)
     chroma = scratch("chroma", x)
     torch.sub(high, torch.minimum(torch.minimum(r, g, out=chroma), b, out=chroma), out=chroma)
-    masks = scratch("masks", x, 3)
-    is_r, is_g, is_b = masks[:, 0:1], masks[:, 1:2], masks[:, 2:3]
-    torch.eq(high, r, out=is_r)
-    torch.gt(torch.eq(high, g, out=is_b), is_r, out=is_g)
-    torch.eq(torch.add(is_r, is_g, out=is_b), 0, out=is_b)
-    terms = scratch("terms", x, 3)
-    torch.sub(g, b, out=terms[:, 0:1])
+    masks = scratch("masks", x, 3)  # 0 / 1 floats: r is not the max; g is a max
+    not_r, is_g = masks[:, 0:1], masks[:, 1:2]
+    torch.ne(high, r, out=not_r)
+    torch.eq(high, g, out=is_g)
+    terms = scratch("terms", x, 3)  # r - g, b - r, g - b: the numerators of a b, g, r max
+    torch.sub(r, g, out=terms[:, 0:1])
     torch.sub(b, r, out=terms[:, 1:2])
-    torch.sub(r, g, out=terms[:, 2:3])
-    terms.mul_(masks)
-    sixths = torch.add(terms[:, 0:1], terms[:, 1:2], out=scratch("sixths", x)).add_(terms[:, 2:3])  # numerator
+    torch.sub(g, b, out=terms[:, 2:3])
+    sixths = scratch("sixths", x)  # lerp with a 0 / 1 weight is an exact choice: the where chain's
+    torch.lerp(terms[:, 2:3], torch.lerp(terms[:, 0:1], terms[:, 1:2], is_g, out=sixths), not_r, out=sixths)
+    offset = torch.mul(is_g, -2.0, out=terms[:, 0:1]).add_(4.0).mul_(not_r)  # 0 (r max), 2 (g), 4 (b)
     divisor = torch.eq(chroma, 0, out=scratch("divisor", x)).add_(chroma)  # chroma; 1 for grey pixels
-    sixths.div_(divisor)
-    sixths.add_(torch.add(is_g.mul_(2), is_b, alpha=4, out=divisor)).add_(6 * f.view(-1, 1, 1, 1))
+    sixths.div_(divisor).add_(offset).add_(6 * f.view(-1, 1, 1, 1))
     k = torch.add(sixths, constant(HUE_SHIFTS, x.device).to(x.dtype).view(1, 3, 1, 1), out=x)  # x is free now
     k.sub_(torch.ge(k, 6.0, out=masks), alpha=6)
     triangle = torch.minimum(k, torch.sub(FOUR, k, out=masks), out=k).clamp_(0, 1)
