@@ -10,6 +10,7 @@ printed beside it):
 - ``ours default``: ``data=imagefolder``'s training path with its defaults (GoogLeNet's crops, random resize
   method, flips in the workers; photometric distortion and normalisation on the batch, here on the CPU in
   the main process), and the same with ``data.compile_augment=true`` (the hue step compiled); ``ours plain``: crop + flip only (``photometric=false random_interpolation=false``);
+  collated as ``data=imagefolder`` collates (``lightning_modules.data.stack_images``);
 - ``timm``: ``timm.data.create_transform(size, is_training=True)`` (RandomResizedCrop, flip, colour jitter 0.4,
   ToTensor, Normalize) on PIL images;
 - ``torchvision ref``: the torchvision classification references' training preset, as they document it
