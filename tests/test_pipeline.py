@@ -150,6 +150,8 @@ def test_reduced_size_decode_never_gives_a_crop_smaller_than_the_target(tmp_path
             l, t, w, h = draw(1203, 901)
             full = np.asarray(whole.resize((size, size), Image.Resampling.BILINEAR, box=(l, t, l + w, t + h)), float)
             assert np.abs(np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box), float) - full).mean() < 3
+            ours = resized_crop_hwc(np.array(img), box, size, InterpolationMode.BILINEAR, False)  # the train crop's
+            assert np.abs(ours.permute(1, 2, 0).numpy().astype(float) - full).mean() < 3  # resize of the whole pixels
     assert reduced > 20  # the reduced decodes were taken where the crop allowed
     assert reduction(600, 1200, 299) == 2 and reduction(597, 1200, 299) == 1 and reduction(2400, 2400, 299) == 8
 
