@@ -94,7 +94,10 @@ def test_a_disk_full_at_the_final_write_keeps_the_measurement_and_names_enospc(t
     fallback dir, the cause is ENOSPC, nothing says killed."""
     disk, fallback, output = tmpfs("8m"), tmp_path / "fallback", tmp_path / "output.txt"
     job = disk / "job"
-    proc = start_cli(*TEST_NET, "bench.steps=60", "bench.burn_in=1", "bench.log_every=0", f"hydra.run.dir={job}",
+    # steps of ~50 ms (3 s in all here): the test net's default sub-millisecond ones ended the job before the poll
+    # saw its running record on a faster machine
+    slow = ["bench.batch_size=32", "bench.input_size=128", "model.width=64"]
+    proc = start_cli(*TEST_NET, *slow, "bench.steps=60", "bench.burn_in=1", "bench.log_every=0", f"hydra.run.dir={job}",
                      f"paths.fallback_dir={fallback}", output=output)
     with killed_on_exit(proc):
         running = wait_until(lambda: (r := read_if_written(job / "record.json")) and r["status"] == "running" and r,
