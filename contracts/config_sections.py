@@ -31,7 +31,8 @@ class DataConfig:
     pin_memory: bool = True      # pinned uint8 batches when CUDA is there (asynchronous host-to-device copies)
     prefetch_factor: int = 2     # batches each worker keeps ready (num_workers >= 1)
     persistent_workers: bool = True  # keep the workers between epochs (num_workers >= 1)
-    compile_augment: bool = False  # torch.compile the photometric hue step (~3x cheaper on a CPU core; compiles once)
+    augment_kernel: str = "auto"  # auto (numba if installed, else torch) | numba | torch | compile: the batch step's code
+    augment_on: str = "auto"      # auto (the workers when training on a CPU) | device | workers: where the batch step runs
 
     def __post_init__(self) -> None:
         self.check("data")

@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
-from contracts.record_bench import (Backend, BenchSetup, Compile, Cost, Energy, GpuNeighbours, GpuSampling, GpuState,
-                                    Latency, Loader, Machine, Memory, Offline, Profile, Repeats, Server, StepClocks,
-                                    Timing)
+from contracts.record_bench import (Backend, BatchStep, BenchSetup, Compile, Cost, Energy, GpuNeighbours, GpuSampling,
+                                    GpuState, Latency, Loader, Machine, Memory, Offline, Profile, Repeats, Server,
+                                    StepClocks, Timing)
 from contracts.record_fields import VIEW
 from contracts.record_job import (CompareSummary, Environment, Identity, Interruption, Liveness, ReportSummary,
                                   Storage)
@@ -35,7 +35,7 @@ SCHEMA_VERSION = 2
 
 AREAS: tuple[type, ...] = (Identity, Liveness, Interruption, Storage, Environment, BenchSetup, Timing, StepClocks, Compile,
                            Backend, Latency, Server, Offline, Repeats, Cost, Memory, Machine, GpuState, GpuSampling,
-                           GpuNeighbours, Energy, Loader, Profile, Training, TimeToAccuracy, TrainThroughput,
+                           GpuNeighbours, Energy, Loader, BatchStep, Profile, Training, TimeToAccuracy, TrainThroughput,
                            Ablation, ReportSummary, CompareSummary)
 
 

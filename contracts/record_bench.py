@@ -149,6 +149,15 @@ class Loader:
 
 
 @dataclass
+class BatchStep:
+    """Where and how the input pipeline's batch step ran (uint8 → photometric distortion → normalised float), in
+    loader mode and training (``ClassificationDataModule.batch_step``)."""
+
+    batch_step_kernel: Optional[str] = None  # numba | torch | compile: data.augment_kernel as resolved
+    batch_step_on: Optional[str] = None      # workers (data.augment_on) | the device it ran on: cpu, cuda
+
+
+@dataclass
 class Profile:
     """``bench.profile.enabled=true``: time and FLOPs per module (``bench.benchmark.profile``)."""
 

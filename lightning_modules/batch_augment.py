@@ -21,8 +21,12 @@ huge-page host buffers (``host_memory.HostPool``), and the in-place hue step ``h
 ``where`` and channel reductions (each several times an add on a CPU), as sector masks and masked sums: the
 same arithmetic, bit for bit, as the readable ``hue`` (a test).
 
-``compile=True`` (``data.compile_augment``) has ``torch.compile`` fuse ``hue`` into one loop instead (3-4x
-cheaper than ``hue_`` per CPU core here), after a one-time compile of seconds, cached on disk by inductor.
+The kernel (``data.augment_kernel``): ``numba`` runs a CPU batch through ``fused_augment``'s compiled loop (the
+same arithmetic, two passes over each image instead of some fifty: ~5x cheaper per core); ``torch`` the
+operations here; ``compile`` has ``torch.compile`` fuse ``hue`` into one loop (3-4x cheaper than ``hue_``, after a
+one-time compile of seconds, cached on disk by inductor, which needs a C++ compiler at run time); ``auto``
+is ``numba`` where it imports, else ``torch``. A batch on a GPU always takes the gathered torch operations
+(``compile`` compiles them there too).
 """
 from __future__ import annotations
 
@@ -33,6 +37,9 @@ from dataclasses import dataclass
 
 import torch
 
+from contracts.errors import ConfigError, check_choice
+
+from . import fused_augment
 from .host_memory import HostPool
 
 GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights (ITU-R 601-2 luma)
@@ -40,6 +47,7 @@ GRAY = (0.2989, 0.587, 0.114)  # torchvision's rgb_to_grayscale weights (ITU-R 6
 PHOTOMETRIC = {"brightness": 32 / 255, "contrast": 0.5, "saturation": 0.5, "hue": 0.2}
 HUE_SHIFTS = (5.0, 3.0, 1.0)  # HSV -> RGB: channel n of (R, G, B) reads the hexcone at (n + hue) mod 6
 FOUR = torch.tensor(4.0)  # a 0-dim CPU tensor: a scalar operand on any device
+KERNELS = ("auto", "numba", "torch", "compile")  # data.augment_kernel
 
 
 @functools.lru_cache(maxsize=None)
@@ -215,17 +223,35 @@ def one_thread() -> Iterator[None]:
 class BatchAugment:
     """uint8 ``N x C x H x W`` (or ``N x V x C x H x W`` multi-crop stacks) → normalised float32 on their device.
 
-    ``photometric``: apply the distortion to training batches. ``seed`` seeds the draw (rank and worker-free:
-    the draw happens in the main process). ``compile``: the hue step through ``torch.compile``.
+    ``photometric``: apply the distortion to training batches. ``seed`` seeds the draw. ``kernel``: ``KERNELS``
+    (module docstring).
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], photometric: bool = False, seed: int = 0,
-                 compile: bool = False) -> None:
+                 kernel: str = "auto") -> None:
+        check_choice("data.augment_kernel", kernel, KERNELS)
+        if kernel == "numba" and not fused_augment.available():
+            raise ConfigError("data.augment_kernel=numba needs numba, which is not installed here "
+                              "(pip install -e \".[fast]\"); or use auto, torch or compile")
         self.mean, self.std, self.photometric = tuple(mean), tuple(std), photometric
-        self.operations = compiled_operations() if compile and photometric else OPERATIONS
-        self.generator = torch.Generator().manual_seed(seed)
+        self.fused = kernel in ("auto", "numba") and fused_augment.available()
+        self.operations = compiled_operations() if kernel == "compile" and photometric else OPERATIONS
+        self.seed, self.generator = seed, torch.Generator().manual_seed(seed)
         self.scratch, self.host = Scratch(), HostPool()
         self._affine: dict[tuple[torch.device, bool], tuple[torch.Tensor, torch.Tensor]] = {}
+        if self.fused:  # compiled (or loaded from numba's cache) now, before any loader worker forks
+            fused_augment.warm()
+
+    def kernel_on(self, device: torch.device) -> str:
+        """The kernel a batch on ``device`` takes: numba, torch or compile."""
+        if device.type == "cpu" and self.fused:
+            return "numba"
+        return "compile" if self.operations is not OPERATIONS else "torch"
+
+    def reseed(self, worker_seed: int) -> None:
+        """A loader worker's own stream of draws (its forked copy would repeat the main process's), from the seed
+        given here (the run's and the rank's) and the worker's (DataLoader's: the same on every rank under DDP)."""
+        self.generator.manual_seed(hash((self.seed, worker_seed)) & (2**63 - 1))  # ints hash alike in every process
 
     def _scale_shift(self, device: torch.device, from_uint8: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """(x - mean) / std as x * scale + shift, for x in [0, 255] (uint8) or [0, 1] (float)."""
@@ -236,16 +262,28 @@ class BatchAugment:
             self._affine[key] = (scale.view(3, 1, 1).to(device), (-mean / std).view(3, 1, 1).to(device))
         return self._affine[key]
 
-    def __call__(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+    def __call__(self, images: torch.Tensor, train: bool, out: torch.Tensor | None = None) -> torch.Tensor:
+        """The batch's model input; on a CPU into ``out`` when given (contiguous float32 of ``images``' shape)."""
         if images.device.type == "cpu":
+            if self.fused and images.dtype == torch.uint8 and images.shape[-3] == 3:
+                return self._apply_fused(images, train, out)
             with one_thread():
-                return self._apply_per_image(images, train)
+                return self._apply_per_image(images, train, out)
         return self._apply(images, train)
 
-    def _apply_per_image(self, images: torch.Tensor, train: bool) -> torch.Tensor:
+    def _apply_fused(self, images: torch.Tensor, train: bool, out: torch.Tensor | None) -> torch.Tensor:
+        out = self.host.empty(images.shape) if out is None else out
+        scale, shift = self._scale_shift(out.device, from_uint8=False)
+        flat = (-1, *images.shape[-3:])  # multi-crop stacks: one image a view
+        jitter = draw_jitter(len(images), self.generator) if train and self.photometric else None
+        fused_augment.augment(images.contiguous().view(flat), out.view(flat), scale.flatten().tolist(),
+                              shift.flatten().tolist(), *((jitter.order, jitter.factors) if jitter else ()))
+        return out
+
+    def _apply_per_image(self, images: torch.Tensor, train: bool, out: torch.Tensor | None = None) -> torch.Tensor:
         """The CPU path: each image scaled, distorted and normalised in turn into its slice of the output, its
         temporaries in ``self.scratch``; the same operations, in the same order, as ``_apply``."""
-        out = self.host.empty(images.shape)
+        out = self.host.empty(images.shape) if out is None else out
         photometric = train and self.photometric
         scale, shift = self._scale_shift(out.device, from_uint8=not photometric)
         if photometric:

@@ -72,7 +72,7 @@ class ClassifierModule(pl.LightningModule):
             self.log(accuracy_metric(stage, k), metric, on_step=False, on_epoch=True, prog_bar=k == 1)
 
     def training_step(self, batch: tuple[Any, ...], batch_idx: int) -> torch.Tensor | None:
-        x, y, bad = batch  # bad: the unreadable images the batch left out (lightning_modules.data.BadImage)
+        x, y, bad = batch  # bad: the unreadable images the batch left out (lightning_modules.collate.BadImage)
         self.skipped_images += len(bad)
         if len(y) == 0:
             return None  # every image of the batch was unreadable

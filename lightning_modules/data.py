@@ -9,7 +9,9 @@ DataModule counts and logs them (``on_bad_image: skip``) or raises ``BadImageErr
 The input pipeline (docs/pipeline.md): workers decode, crop, resize and flip in uint8 (``transforms``);
 uint8 batches go to pinned memory and the device (``non_blocking``, Lightning's transfer); there
 ``on_after_batch_transfer`` scales, applies the photometric distortion per image and normalises the whole
-batch (``batch_augment``). With ``decode=gpu`` the workers only read the files and the JPEGs are decoded on
+batch (``batch_augment``). A run on a CPU has the workers do that batch step too (``data.augment_on``), so
+the main process is left to the model. Worker batches cross into the main process in reused shared-memory
+slots (``shared_slots``). With ``decode=gpu`` the workers only read the files and the JPEGs are decoded on
 the GPU, batched (``on_before_batch_transfer``).
 """
 from __future__ import annotations
@@ -17,22 +19,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, get_worker_info
-from torch.utils.data._utils.collate import default_collate
+from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets import ImageFolder
 
 from contracts.errors import ConfigError, TaskFailure, check_choice, check_positive
+from contracts.record import F
 from contracts.status import Status
 
-from .batch_augment import BatchAugment
+from .batch_augment import KERNELS, BatchAugment
+from .collate import BadImage, BatchCollate, encoded_collate
 from .decode import decode_full, resolve_decoder
-from .gpu_decode import Packed, decode_on_device, pack, read_file, unpack
-from .host_memory import HostPool
+from .gpu_decode import decode_on_device, read_file, unpack
+from .shared_slots import SlotPool
 from .transforms import EVAL_MODES, TrainCrop, eval_transform
 
 log = logging.getLogger(__name__)
@@ -40,13 +43,9 @@ BAD_IMAGE_CHOICES = ("skip", "fail")
 DECODE_CHOICES = ("cpu", "gpu")  # where JPEGs are decoded: PIL / simplejpeg in the workers, or torchvision on CUDA
 IMAGENET_CLASSES = 1000
 AUGMENT_KEYS = ("scale", "ratio", "hflip", "photometric", "random_interpolation")
-
-
-class BadImage(NamedTuple):
-    """An image file that could not be decoded: what a loader worker hands back instead of the sample."""
-
-    path: str
-    reason: str
+AUGMENT_ON = ("auto", "device", "workers")  # where the batch step runs; auto: the workers when training on a CPU
+EVAL_VIEWS = {"center": 1, "10crop": 10, "144crop": 144}
+SLOT_LIMIT = 128 << 20  # bytes: larger batches (multi-crop evaluation) cross the usual way
 
 
 class BadImageError(TaskFailure):
@@ -55,35 +54,6 @@ class BadImageError(TaskFailure):
     def __init__(self, bad: BadImage) -> None:
         super().__init__(Status.ERROR, f"unreadable image {bad.path}: {bad.reason}")
         self.bad = bad
-
-
-MAIN_PROCESS_BATCHES = HostPool()
-
-
-def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
-    """The images as one batch tensor: in a loader worker ``default_collate``'s (shared memory, which the batch
-    crosses the process boundary in); in the main process (``num_workers=0``) on reused huge pages
-    (``host_memory``), where a fresh tensor would be page-faulted in batch after batch."""
-    if get_worker_info() is not None or not all(isinstance(i, torch.Tensor) for i in images):
-        return default_collate(images)
-    first = images[0]
-    return torch.stack(images, out=MAIN_PROCESS_BATCHES.empty((len(images), *first.shape), first.dtype))
-
-
-def skip_collate(samples: list[Any]) -> tuple[torch.Tensor, torch.Tensor, list[BadImage]]:
-    """Collate the readable samples; the unreadable ones (``BadImage``) are passed on beside the batch."""
-    good = [s for s in samples if not isinstance(s, BadImage)]
-    bad = [s for s in samples if isinstance(s, BadImage)]
-    if not good:
-        return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad
-    return stack_images([image for image, _ in good]), default_collate([label for _, label in good]), bad
-
-
-def encoded_collate(samples: list[Any]) -> tuple[Packed, torch.Tensor, list[BadImage]]:
-    """``data.decode=gpu``: the files' bytes packed into one tensor (their lengths differ); decoded on the device."""
-    good = [s for s in samples if not isinstance(s, BadImage)]
-    labels = torch.tensor([label for _, label in good], dtype=torch.long)
-    return pack([data for data, _ in good]), labels, [s for s in samples if isinstance(s, BadImage)]
 
 
 class RGBImageFolder(ImageFolder):
@@ -153,14 +123,17 @@ class ClassificationDataModule(pl.LightningDataModule):
         pin_memory: bool = True,
         prefetch_factor: int = 2,
         persistent_workers: bool = True,
-        compile_augment: bool = False,
+        augment_kernel: str = "auto",
+        augment_on: str = "auto",
     ) -> None:
         super().__init__()
         self.augment = dict(augment or {})
         self.decoder = check_loader_options(eval_mode, on_bad_image, decode, decoder, prefetch_factor, self.augment,
-                                            pin_memory=pin_memory, persistent_workers=persistent_workers,
-                                            compile_augment=compile_augment)
-        self.compile_augment = compile_augment
+                                            pin_memory=pin_memory, persistent_workers=persistent_workers)
+        check_choice("data.augment_kernel", augment_kernel, KERNELS)
+        check_choice("data.augment_on", augment_on, AUGMENT_ON)
+        self.augment_kernel, self.augment_on = augment_kernel, augment_on
+        self.target_device: torch.device | None = None  # where batches go outside a Trainer (loader mode sets it)
         self.decode, self.pin_memory, self.prefetch_factor = decode, pin_memory, prefetch_factor
         self.persistent_workers = persistent_workers
         self.num_classes, self.batch_size, self.num_workers = num_classes, batch_size, num_workers
@@ -197,9 +170,9 @@ class ClassificationDataModule(pl.LightningDataModule):
             return
         info, augment = self.info, dict(self.augment)
         rank = self.trainer.global_rank if self.trainer is not None else 0
-        # the photometric draw happens in the main process: seeded by the run's seed and the rank
+        # seeded by the run's seed and the rank; in workers (augment_on) each worker reseeds with its own seed
         self.batch_augment = BatchAugment(**self._norm(), photometric=augment.pop("photometric", True),
-                                          seed=(torch.initial_seed() + rank) % 2**63, compile=self.compile_augment)
+                                          seed=(torch.initial_seed() + rank) % 2**63, kernel=self.augment_kernel)
         self.train_view = TrainCrop(self.size, decoder=self.decoder, **augment)
         self.val_view = eval_transform(self.size, crop_pct=info.crop_pct if info else 0.875,
                                        interpolation=info.interpolation if info else "bilinear", mode=self.eval_mode)
@@ -208,11 +181,39 @@ class ClassificationDataModule(pl.LightningDataModule):
     def make_datasets(self, train_tf: Callable, val_tf: Callable) -> tuple[Dataset, Dataset]:
         raise NotImplementedError
 
+    def batch_device(self) -> torch.device:
+        """Where the batches go: the Trainer's device, else ``target_device``, else CUDA when there is one."""
+        if self.trainer is not None:
+            return self.trainer.strategy.root_device
+        if self.target_device is not None:
+            return self.target_device
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def augments_in_workers(self) -> bool:
+        """``data.augment_on``: auto runs the batch step in the workers when there are some and the batches go to a
+        CPU (the main process then only trains); on a GPU it stays there, on uint8 batches a quarter the size."""
+        if self.decode == "gpu" or self.num_workers == 0 or self.augment_on == "device":
+            return False
+        return self.augment_on == "workers" or self.batch_device().type == "cpu"
+
+    def batch_step(self) -> dict[str, str | None]:
+        """The record's ``BatchStep``: which kernel the batch step takes and where it runs."""
+        device = self.batch_device()
+        on = "workers" if self.augments_in_workers() else device.type
+        kernel = self.batch_augment.kernel_on(torch.device("cpu") if on == "workers" else device) if self.batch_augment else None
+        return {F.batch_step_kernel: kernel, F.batch_step_on: on}
+
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
-        workers = self.num_workers
+        workers, in_workers = self.num_workers, self.augments_in_workers()
+        if self.decode == "gpu":
+            collate: Callable = encoded_collate
+        else:
+            views = 1 if shuffle else EVAL_VIEWS[self.eval_mode]
+            nbytes = self.batch_size * views * 3 * self.size ** 2 * (4 if in_workers else 1)
+            slots = SlotPool.for_loader(workers, self.prefetch_factor, nbytes) if nbytes <= SLOT_LIMIT else None
+            collate = BatchCollate(self.batch_augment if in_workers else None, train=shuffle, slots=slots)
         return DataLoader(
-            dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=workers,
-            collate_fn=encoded_collate if self.decode == "gpu" else skip_collate,
+            dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=workers, collate_fn=collate,
             # pinned pages make the host-to-device copy an asynchronous DMA (Lightning copies non_blocking)
             pin_memory=self.pin_memory and self.decode == "cpu" and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and workers > 0,
@@ -235,8 +236,11 @@ class ClassificationDataModule(pl.LightningDataModule):
         return batch
 
     def augment_batch(self, batch: Any, train: bool) -> Any:
-        """On the device: uint8 → normalised float, with the photometric distortion for training batches."""
+        """On the device: uint8 → normalised float, with the photometric distortion for training batches (a float
+        batch had its batch step in the workers)."""
         images, labels, bad = batch
+        if images.dtype != torch.uint8:
+            return batch
         return (self.batch_augment(images, train) if len(labels) else images.float()), labels, bad
 
     def prepare_batch(self, batch: Any, device: torch.device, train: bool) -> Any:
@@ -265,7 +269,7 @@ def check_loader_options(eval_mode: str, on_bad_image: str, decode: str, decoder
                          augment: dict[str, Any], **flags: Any) -> str:
     """Every data-pipeline option, before any work: one line naming the valid choices. Returns the decoder used.
 
-    ``flags``: the true / false options by name (pin_memory, persistent_workers, compile_augment).
+    ``flags``: the true / false options by name (pin_memory, persistent_workers).
     """
     check_choice("data.eval_mode", eval_mode, EVAL_MODES)
     check_choice("data.on_bad_image", on_bad_image, BAD_IMAGE_CHOICES)

@@ -34,11 +34,12 @@ class ThroughputMeter(Callback):
         self.steps = 0
         self._end: float | None = None  # when the previous step of this epoch ended
         self._start = 0.0
-        self.shape: dict[str, int | None] = {F.batch_size: None, F.input_size: None}
+        self.shape: dict[str, Any] = {F.batch_size: None, F.input_size: None}
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         datamodule = trainer.datamodule
-        self.shape = {F.batch_size: getattr(datamodule, "batch_size", None), F.input_size: getattr(datamodule, "size", None)}
+        self.shape = {F.batch_size: getattr(datamodule, "batch_size", None), F.input_size: getattr(datamodule, "size", None),
+                      **(datamodule.batch_step() if hasattr(datamodule, "batch_step") else {})}
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._end = None
@@ -75,5 +76,7 @@ class ThroughputMeter(Callback):
             return "Training throughput: no step after the first of an epoch to time"
         side = ("Data-bound: the input pipeline limits this run" if f[F.data_bound]
                 else "Compute-bound: the model limits this run")
+        step = (f"; batch step: {f[F.batch_step_kernel]} on {f[F.batch_step_on]}"
+                if f.get(F.batch_step_kernel) else "")
         return (f"{side}: {f[F.steady_images_per_s]:.1f} img/s over {f[F.timed_steps]} steps, "
-                f"{100 * f[F.loader_wait_share]:.1f}% of each step waiting for data")
+                f"{100 * f[F.loader_wait_share]:.1f}% of each step waiting for data{step}")

@@ -12,8 +12,9 @@ from PIL import Image
 from scipy import stats
 from torchvision.transforms import InterpolationMode, v2
 
+from lightning_modules import fused_augment
 from lightning_modules.batch_augment import PHOTOMETRIC, BatchAugment, Scratch, draw_jitter, hue, hue_, jitter_
-from lightning_modules.data import stack_images
+from lightning_modules.collate import stack_images
 from lightning_modules.decode import DECODERS, crop_box, decode_cropped, reduction, resolve_decoder
 from lightning_modules.host_memory import HostPool
 from lightning_modules.transforms import TrainCrop, eval_transform, pixel_box, resized_crop_hwc
@@ -23,6 +24,7 @@ from helpers import TINY_TRAIN, make_train_cfg
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 DECODERS_HERE = [d for d in DECODERS[1:] if d == "pil" or resolve_decoder("auto") == d]
+needs_numba = pytest.mark.skipif(not fused_augment.available(), reason="numba is not installed (the fast extra)")
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +71,17 @@ def test_same_draw_gives_torchvisions_float_result_both_ways() -> None:
         for img, order, f in zip(images, jitter.order, jitter.factors)])
     for gather in (False, True):  # per-image views (CPU) and gathered subsets (GPU)
         assert torch.allclose(jitter_(images.clone(), jitter, gather=gather), expected, atol=2e-5), gather
+    if fused_augment.available():  # the fused CPU kernel, from the same uint8 images (no normalisation)
+        fused = fused_augment.augment(natural_batch(24), torch.empty(images.shape), (1.0,) * 3, (0.0,) * 3,
+                                      jitter.order, jitter.factors)
+        assert torch.allclose(fused, expected, atol=2e-5)
 
 
 @pytest.mark.slow  # torch.compile's first compile: seconds, more on a busy machine
 def test_the_compiled_hue_step_gives_the_eager_result() -> None:
     images = natural_batch(6)
-    eager = BatchAugment(MEAN, STD, photometric=True, seed=8)(images, train=True)
-    compiled = BatchAugment(MEAN, STD, photometric=True, seed=8, compile=True)(images, train=True)
+    eager = BatchAugment(MEAN, STD, photometric=True, seed=8, kernel="torch")(images, train=True)
+    compiled = BatchAugment(MEAN, STD, photometric=True, seed=8, kernel="compile")(images, train=True)
     assert torch.allclose(eager, compiled, atol=1e-4)
 
 
@@ -198,12 +204,50 @@ def test_the_in_place_hue_step_is_the_reference_hue_bit_for_bit() -> None:
 @pytest.mark.parametrize("photometric", [True, False])
 def test_the_per_image_cpu_batch_step_is_the_batched_one_bit_for_bit(photometric: bool) -> None:
     images = natural_batch(16, size=48, seed=14)
-    ours, batched = (BatchAugment(MEAN, STD, photometric=photometric, seed=15) for _ in range(2))
+    ours, batched = (BatchAugment(MEAN, STD, photometric=photometric, seed=15, kernel="torch") for _ in range(2))
     for _ in range(3):  # later batches reuse the scratch buffers and the host memory
         out = ours(images, train=True)
         assert torch.equal(out, batched._apply(images, train=True)) and out.dtype == torch.float32
     views = torch.stack([eval_transform(16, mode="10crop")(img) for img in images[:4]])
     assert torch.equal(ours(views, train=False), batched._apply(views, train=False))
+
+
+def hard_pixels(n: int, size: int, seed: int) -> torch.Tensor:
+    """uint8 images with the hue step's edge cases: greys, ties between channels, maxed and saturated pixels."""
+    x = natural_batch(n, size=size, seed=seed)
+    x[:, :, :5] = x[:, :1, :5]  # grey rows
+    x[:, 1, 5:10] = x[:, 0, 5:10]  # r == g, then g == b, then all three maxed
+    x[:, 2, 10:15] = x[:, 1, 10:15]
+    x[:, :, 15:18] = 255
+    x[:, 0, 18:20], x[:, 1, 18:20] = 255, 0
+    return x
+
+
+@needs_numba
+@pytest.mark.parametrize("photometric", [True, False])
+def test_the_numba_kernel_is_the_torch_batch_step_within_float_rounding(photometric: bool) -> None:
+    images = hard_pixels(32, size=41, seed=17)  # 32 images: every operation at every step, most of the 24 orders
+    fused, eager = (BatchAugment(MEAN, STD, photometric=photometric, seed=18, kernel=k) for k in ("numba", "torch"))
+    assert fused.kernel_on(torch.device("cpu")) == "numba" and eager.kernel_on(torch.device("cpu")) == "torch"
+    for _ in range(2):  # the same draws batch after batch (one generator each, seeded alike)
+        ours, theirs = fused(images, train=True), eager(images, train=True)
+        assert ours.dtype == torch.float32 and ours.shape == images.shape
+        assert (ours - theirs).abs().max() < 3e-5  # float32 rounding, through 1 / std ~ 4.4
+    views = torch.stack([eval_transform(16, mode="10crop")(img) for img in images[:4]])
+    assert (fused(views, train=False) - eager(views, train=False)).abs().max() < 3e-5
+    out = torch.empty(images.shape)
+    assert fused(images, train=False, out=out) is out  # a given output (a loader's shared slot) is written
+
+
+def test_a_numba_kernel_without_numba_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from contracts.errors import ConfigError
+
+    monkeypatch.setattr(fused_augment, "njit", None)  # as on a machine without the fast extra
+    with pytest.raises(ConfigError, match=r"data.augment_kernel=numba needs numba, which is not installed here"):
+        BatchAugment(MEAN, STD, kernel="numba")
+    assert BatchAugment(MEAN, STD, photometric=True).kernel_on(torch.device("cpu")) == "torch"  # auto falls back
+    with pytest.raises(ConfigError, match="unknown data.augment_kernel 'fast'; valid choices: auto, numba, torch, compile"):
+        BatchAugment(MEAN, STD, kernel="fast")
 
 
 def test_host_memory_is_reused_only_once_no_tensor_holds_it() -> None:
@@ -265,7 +309,8 @@ GPU_DECODE_LOADER = """
 import resource, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 from torch.utils.data import DataLoader
-from lightning_modules.data import RGBImageFolder, encoded_collate
+from lightning_modules.collate import encoded_collate
+from lightning_modules.data import RGBImageFolder
 from lightning_modules.gpu_decode import read_file, unpack
 loader = DataLoader(RGBImageFolder(sys.argv[1], transform=read_file), batch_size=96, num_workers=2,
                     collate_fn=encoded_collate, prefetch_factor=2, timeout=60)
@@ -279,7 +324,7 @@ def test_gpu_decode_batches_cross_the_worker_boundary_as_one_buffer(tmp_path: Pa
     import subprocess
     import sys
 
-    from lightning_modules.data import encoded_collate
+    from lightning_modules.collate import encoded_collate
     from lightning_modules.gpu_decode import read_file, unpack
 
     files = sorted(photos.glob("*.jpg"))
@@ -320,9 +365,22 @@ def test_the_benchmark_command_prints_every_row(photos: Path, capsys) -> None:
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "pipeline |" not in line]
     names = ["decode PIL", "ours default", "ours plain", "timm create_transform", "torchvision ref preset"]
-    assert sum(line.startswith("| ours default") for line in rows) == 2  # eager and compile_augment
+    # the kernel auto takes (numba, or torch without it), the same with the batch step in the main process, torch, compile
+    assert sum(line.startswith("| ours default") for line in rows) == (4 if fused_augment.available() else 3)
+    assert any("batch step in the main process" in line for line in rows)
     assert all(any(line.startswith(f"| {name}") for line in rows) for name in names), out
     assert "6 JPEGs under" in out and "load average" in out
+
+
+def test_the_step_costs_command_prints_every_step(photos: Path, capsys) -> None:
+    pipeline_bench(["--folder", str(photos), "--size", "32", "--batch-size", "2", "--rounds", "1", "--steps"])
+    rows = {line.split(" | ")[0][2:]: float(line.split(" | ")[1].rstrip(" |"))
+            for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "ms per image" not in line}
+    assert all(ms > 0 for ms in rows.values())
+    assert any(name.startswith("decode alone, PIL") for name in rows)
+    assert sum(name.startswith("worker, ") for name in rows) == 2
+    assert sum(name.startswith("batch step, ") for name in rows) == (4 if fused_augment.available() else 2)
+    assert sum("through one worker" in name for name in rows) == 4  # uint8 and float, fresh segments and slots
 
 
 def test_the_report_puts_training_img_s_beside_the_matching_train_step_benchmark() -> None:

@@ -141,6 +141,9 @@ RUNTIME = ("run.py", "bench", "lightning_modules", "contracts")
 SCHEMA = "contracts/record.py"
 # (module, literal) -> why a string constant equal to a record field's name is not that field ("*": any module)
 ALLOWED = {
+    ("lightning_modules/batch_augment.py", "torch"): "the data.augment_kernel choice (torch's operations)",
+    ("lightning_modules/batch_augment.py", "compile"): "the data.augment_kernel choice (torch.compile's)",
+    ("lightning_modules/data.py", "device"): "the data.augment_on choice (the batch step on the training device)",
     ("*", "cpu"): "a torch device type (device.type, map_location), not the record's CPU model",
     ("*", "cuda"): "a torch device type, not the record's CUDA version",
     ("bench/benchmark/batch_search.py", "mode"): "a key of the probe process's spec",

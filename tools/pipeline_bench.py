@@ -7,10 +7,12 @@ printed beside it):
 
 - ``decode PIL``: ``Image.open().convert("RGB")`` and nothing else — the limit of a PIL pipeline;
   ``decode simplejpeg`` the same with simplejpeg, when installed;
-- ``ours default``: ``data=imagefolder``'s training path with its defaults (GoogLeNet's crops, random resize
-  method, flips in the workers; photometric distortion and normalisation on the batch, here on the CPU in
-  the main process), and the same with ``data.compile_augment=true`` (the hue step compiled); ``ours plain``: crop + flip only (``photometric=false random_interpolation=false``);
-  collated as ``data=imagefolder`` collates (``lightning_modules.data.stack_images``);
+- ``ours default``: ``data=imagefolder``'s training path with its defaults on a CPU run (GoogLeNet's crops,
+  random resize method, flips; then the batch step: photometric distortion and normalisation of the whole
+  batch, in the workers, whose batches cross in shared slots: ``lightning_modules.collate.BatchCollate``), with
+  each ``data.augment_kernel`` (numba when installed, torch, compile), and once with the batch step in the main
+  process (``data.augment_on=device``, as a GPU run has it, here on the CPU); ``ours plain``: crop + flip only
+  (``photometric=false random_interpolation=false``);
 - ``timm``: ``timm.data.create_transform(size, is_training=True)`` (RandomResizedCrop, flip, colour jitter 0.4,
   ToTensor, Normalize) on PIL images;
 - ``torchvision ref``: the torchvision classification references' training preset, as they document it
@@ -21,11 +23,16 @@ printed beside it):
 ``--folder`` a small ImageNet-sized folder is made once (272 JPEGs, 400-500 px long side, quality 90).
 
     python -m tools.pipeline_bench [--folder DIR] [--size 299] [--batch-size 32] [--workers 2] [--rounds 3]
+
+``--steps`` prints instead what one core spends per image on each step (best of ``--rounds`` passes over up
+to 128 files), and what a batch's crossing from one worker costs with PyTorch's fresh shared-memory segment
+per batch and with this project's reused slots (``lightning_modules.shared_slots``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -39,13 +46,15 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler
 from torchvision.transforms import InterpolationMode, v2
 
 from lightning_modules.batch_augment import BatchAugment
-from lightning_modules.data import stack_images
+from lightning_modules.collate import BatchCollate
 from lightning_modules.decode import resolve_decoder
+from lightning_modules.shared_slots import SlotPool
 from lightning_modules.transforms import TrainCrop
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet's, as timm and the torchvision references
 CACHE = Path.home() / ".cache" / "inception-bench"
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
+WARMUP_PER_WORKER = 4  # untimed batches per worker: prefetch (2) + what the main process holds (2) first-touch slots
 
 
 def make_jpeg_folder(root: Path, count: int = 272, seed: int = 0) -> Path:
@@ -77,7 +86,7 @@ def jpeg_files(folder: Path) -> list[str]:
 
 
 class Files(Dataset):
-    """The files through one per-sample function (what a loader worker runs)."""
+    """The files through one per-sample function (what a loader worker runs), each with a label 0."""
 
     def __init__(self, files: list[str], fn: Callable[[str], torch.Tensor]) -> None:
         self.files, self.fn = files, fn
@@ -85,8 +94,8 @@ class Files(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.fn(self.files[index])
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.fn(self.files[index]), 0
 
 
 def pil_rgb(path: str) -> Image.Image:
@@ -123,47 +132,147 @@ def torchvision_reference_preset(size: int) -> v2.Compose:
                        v2.Normalize(MEAN, STD)])
 
 
-Pipeline = tuple[str, Callable[[str], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]
-OURS = "ours"  # the rows whose batches are collated as data=imagefolder's (lightning_modules.data.stack_images)
+class Ours:
+    """A row of ours: the training loader's collate (``BatchCollate``: the batch step in the workers, batches in
+    shared slots, as a CPU run's loader) or, ``in_main``, uint8 batches and the batch step in the main process."""
+
+    def __init__(self, size: int, batch_augment: BatchAugment, in_main: bool = False) -> None:
+        self.size, self.batch_augment, self.in_main = size, batch_augment, in_main
+
+    def collate(self, workers: int, batch_size: int) -> BatchCollate:
+        nbytes = batch_size * 3 * self.size ** 2 * (1 if self.in_main else 4)
+        return BatchCollate(None if self.in_main else self.batch_augment, train=True,
+                            slots=SlotPool.for_loader(workers, 2, nbytes))
+
+    def per_batch(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        images = batch[0]
+        return self.batch_augment(images, train=True) if self.in_main else images
+
+
+Pipeline = tuple[str, Callable[[str], torch.Tensor], Ours | None]
 
 
 def pipelines(size: int) -> list[Pipeline]:
-    """(row name, per-sample function in the workers, batch function in the main process)."""
+    """(row name, per-sample function in the workers, ours: how batches are made, or None: the default collate)."""
     import timm.data  # a measuring instrument (test/dev extras), not a runtime dependency
 
     decoder = resolve_decoder("auto")
-    default, plain = BatchAugment(MEAN, STD, photometric=True), BatchAugment(MEAN, STD, photometric=False)
-    compiled = BatchAugment(MEAN, STD, photometric=True, compile=True)
-    rows: list[Pipeline] = [("decode PIL", decode_pil, lambda b: b)]
+    crop, plain_crop = TrainCrop(size, decoder=decoder), TrainCrop(size, random_interpolation=False, decoder=decoder)
+    augment = {kernel: BatchAugment(MEAN, STD, photometric=True, kernel=kernel) for kernel in ("auto", "torch", "compile")}
+    auto = augment["auto"].kernel_on(torch.device("cpu"))
+    rows: list[Pipeline] = [("decode PIL", decode_pil, None)]
     if decoder == "simplejpeg":
-        rows.append(("decode simplejpeg", decode_simplejpeg, lambda b: b))
+        rows.append(("decode simplejpeg", decode_simplejpeg, None))
     rows += [
-        (f"{OURS} default ({decoder})", TrainCrop(size, decoder=decoder), lambda b: default(b, train=True)),
-        (f"{OURS} default ({decoder}, compile_augment)", TrainCrop(size, decoder=decoder),
-         lambda b: compiled(b, train=True)),
-        (f"{OURS} plain ({decoder})", TrainCrop(size, random_interpolation=False, decoder=decoder),
-         lambda b: plain(b, train=True)),
-        ("timm create_transform", OnPIL(timm.data.create_transform(size, is_training=True)), lambda b: b),
-        ("torchvision ref preset", OnPIL(torchvision_reference_preset(size)), lambda b: b),
+        (f"ours default ({decoder}, {auto})", crop, Ours(size, augment["auto"])),
+        (f"ours default ({decoder}, {auto}, batch step in the main process)", crop, Ours(size, augment["auto"], True)),
+    ]
+    if auto != "torch":
+        rows.append((f"ours default ({decoder}, torch)", crop, Ours(size, augment["torch"])))
+    rows += [
+        (f"ours default ({decoder}, compile)", crop, Ours(size, augment["compile"])),
+        (f"ours plain ({decoder}, {auto})", plain_crop, Ours(size, BatchAugment(MEAN, STD, photometric=False))),
+        ("timm create_transform", OnPIL(timm.data.create_transform(size, is_training=True)), None),
+        ("torchvision ref preset", OnPIL(torchvision_reference_preset(size)), None),
     ]
     return rows
 
 
 def measure(files: list[str], row: Pipeline, workers: int, batch_size: int, batches: int) -> float:
-    """img/s of ``batches`` batches after a first (untimed) one, which waits for the workers to start."""
-    name, per_sample, per_batch = row
-    sampler = RandomSampler(Files(files, per_sample), num_samples=(batches + 1) * batch_size,
+    """img/s of ``batches`` batches after untimed ones: the workers' start, and each worker's first few batches
+    (in ours, they touch the reused shared slots' fresh pages once; a training run's thousands of batches don't)."""
+    _name, per_sample, ours = row
+    warmup = 1 + WARMUP_PER_WORKER * workers
+    sampler = RandomSampler(Files(files, per_sample), num_samples=(warmup + batches) * batch_size,
                             generator=torch.Generator().manual_seed(0))
     loader = DataLoader(Files(files, per_sample), batch_size=batch_size, sampler=sampler, num_workers=workers,
                         drop_last=True, prefetch_factor=2 if workers else None,
-                        collate_fn=stack_images if name.startswith(OURS) else None)
+                        collate_fn=ours.collate(workers, batch_size) if ours else None)
+    per_batch = ours.per_batch if ours else (lambda b: b[0])
     it = iter(loader)
-    per_batch(next(it))
+    for _ in range(warmup):
+        per_batch(next(it))
     start = time.perf_counter()
     images = 0
     for batch in it:
         images += len(per_batch(batch))
     return images / (time.perf_counter() - start)
+
+
+class Ready(Dataset):
+    """The same ready crop for every index: a loader whose workers only collate, so the crossing is what costs."""
+
+    def __init__(self, image: torch.Tensor, n: int) -> None:
+        self.image, self.n = image, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.image, 0
+
+
+def crossing_ms(image: torch.Tensor, batch_size: int, slots: bool, batches: int = 24) -> float:
+    """ms per image of ready crops through one worker, collated into a fresh segment or a reused slot."""
+    pool = SlotPool.for_loader(1, 2, batch_size * image.numel() * image.element_size()) if slots else None
+    loader = DataLoader(Ready(image, (batches + 5) * batch_size), batch_size=batch_size, num_workers=1,
+                        prefetch_factor=2, collate_fn=BatchCollate(slots=pool) if slots else None)
+    it = iter(loader)
+    for _ in range(5):  # the worker's start; the slots' first touch
+        next(it)
+    start = time.perf_counter()
+    for _ in it:
+        pass
+    return 1e3 * (time.perf_counter() - start) / (batches * batch_size)
+
+
+def per_image_ms(fn: Callable[[], object], count: int, rounds: int) -> float:
+    best = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return 1e3 * best / count
+
+
+def steps(folder: Path, size: int, batch_size: int, rounds: int) -> list[tuple[str, float]]:
+    """(step, ms per image on one core) for the steps of ours, the decoders, and the crossing from a worker."""
+    files = jpeg_files(folder)[:128]
+    torch.set_num_threads(1)
+    decoder = resolve_decoder("auto")
+    crops = {"plain": TrainCrop(size, random_interpolation=False, decoder=decoder), "default": TrainCrop(size, decoder=decoder)}
+    n = len(files) - len(files) % batch_size or len(files)
+    # each output dropped at once, as a loader's are (kept, 128 of them would be fresh pages each pass)
+    rows = [("decode alone, PIL convert('RGB')", per_image_ms(lambda: [pil_rgb(f).size for f in files], len(files), rounds))]
+    if decoder == "simplejpeg":
+        rows.append(("decode alone, simplejpeg", per_image_ms(lambda: [decode_simplejpeg(f) for f in files], len(files), rounds)))
+    for name, crop in crops.items():
+        rows.append((f"worker, {name}: read, draw, decode ({decoder}), crop + resize, flip",
+                     per_image_ms(lambda crop=crop: [crop(f).shape for f in files], len(files), rounds)))
+    images = [crops["plain"](f) for f in files[:n]]
+    rows.append(("collate of the uint8 crops (num_workers=0: reused huge pages)",
+                 per_image_ms(lambda: BatchCollate()([(i, 0) for i in images]), n, rounds)))
+    batch = torch.stack(images)
+    kernels = ["numba", "torch"] if BatchAugment(MEAN, STD).kernel_on(torch.device("cpu")) == "numba" else ["torch"]
+    for kernel in kernels:
+        for photometric in (False, True):
+            augment = BatchAugment(MEAN, STD, photometric=photometric, kernel=kernel)
+            chunks = batch.split(batch_size)
+            rows.append((f"batch step, {kernel}, {'photometric distortion + normalise' if photometric else 'normalise'}",
+                         per_image_ms(lambda a=augment: [a(c, train=True) for c in chunks], n, rounds)))
+    for dtype in (torch.uint8, torch.float32):
+        image = images[0].to(dtype)
+        for slots in (False, True):
+            rows.append((f"a {str(dtype).removeprefix('torch.')} batch through one worker, "
+                         f"{'reused shared slots' if slots else 'a fresh segment a batch'} (ready crops)",
+                         min(crossing_ms(image, batch_size, slots) for _ in range(rounds))))
+    print(f"{len(files)} JPEGs under {folder}, {size} px, batch {batch_size}, best of {rounds} passes, one core")
+    print(machine_line())
+    print("| step | ms per image |\n|---|---|")
+    for name, ms in rows:
+        print(f"| {name} | {ms:.3f} |")
+    print(machine_line())
+    return rows
 
 
 def machine_line() -> str:
@@ -227,7 +336,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2, help="the N of the N-worker column (1 is always run)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--batches", type=int, default=6, help="timed batches per figure")
+    parser.add_argument("--batches", type=int, default=12, help="timed batches per figure")
+    parser.add_argument("--steps", action="store_true", help="each step's cost per image on one core instead")
     args = parser.parse_args(argv)
     folder = args.folder
     if folder is None:
@@ -235,7 +345,10 @@ def main(argv: list[str] | None = None) -> None:
         if not any(folder.glob("*.jpg")):
             print(f"making {args.make_count} ImageNet-sized JPEGs in {folder}")
             make_jpeg_folder(folder, args.make_count)
-    run(folder, args.size, args.batch_size, args.workers, args.rounds, args.batches)
+    if args.steps:
+        steps(folder, args.size, args.batch_size, args.rounds)
+    else:
+        run(folder, args.size, args.batch_size, args.workers, args.rounds, args.batches)
 
 
 if __name__ == "__main__":

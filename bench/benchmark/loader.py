@@ -90,6 +90,7 @@ class Feed:
         bench = cfg.bench
         train = bench.mode != "forward"
         datamodule = instantiate(cfg.data, model_info=model_info, batch_size=bench.batch_size, input_size=size)
+        datamodule.target_device = device  # data.augment_on=auto: the batch step in the workers for a CPU
         datamodule.setup("fit" if train else "validate")
         dataset = datamodule.train_set if train else datamodule.val_set
         delay_s = bench.loader.read_latency_ms / 1000
@@ -148,8 +149,9 @@ class Feed:
             decode=self.decode, pipeline_images_per_s=pipeline, pipeline_images_per_s_per_worker=per_worker,
             model_images_per_s=model, data_bound=end_to_end < DATA_BOUND_RATIO * model,
             workers_needed=math.ceil(model / per_worker), distinct_images=len(self.sampler.seen),
-        ))}
-        print(f"Loader (data={self.name}, {_workers(self.workers)}, decode={self.decode}): pipeline {pipeline:.1f} img/s "
+        )), **self.datamodule.batch_step()}
+        print(f"Loader (data={self.name}, {_workers(self.workers)}, decode={self.decode}, batch step: "
+              f"{figures[F.batch_step_kernel]} on {figures[F.batch_step_on]}): pipeline {pipeline:.1f} img/s "
               f"({per_worker:.1f} per worker), model alone {model:.1f} img/s, end to end {end_to_end:.1f} img/s")
         print(verdict(end_to_end, model, per_worker, self.workers, figures[F.workers_needed]))
         if self.sampler.handed_out > self.dataset_size:
