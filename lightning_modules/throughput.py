@@ -25,6 +25,12 @@ from contracts.record import F, Loader, TrainThroughput
 DATA_BOUND_RATIO = 0.9  # throughput below this fraction of the model alone: the input pipeline limits the run
 
 
+def batch_step_words(figures: dict[str, Any]) -> str:
+    """``numba in the workers`` / ``torch on cuda``: a record's ``BatchStep`` in a printed line."""
+    on = figures[F.batch_step_on]
+    return f"{figures[F.batch_step_kernel]} {'in the workers' if on == 'workers' else f'on {on}'}"
+
+
 class ThroughputMeter(Callback):
     """Times every training step and the wait for its batch; ``figures()`` is the record's ``TrainThroughput``."""
 
@@ -76,7 +82,6 @@ class ThroughputMeter(Callback):
             return "Training throughput: no step after the first of an epoch to time"
         side = ("Data-bound: the input pipeline limits this run" if f[F.data_bound]
                 else "Compute-bound: the model limits this run")
-        step = (f"; batch step: {f[F.batch_step_kernel]} on {f[F.batch_step_on]}"
-                if f.get(F.batch_step_kernel) else "")
+        step = f"; batch step: {batch_step_words(f)}" if f.get(F.batch_step_kernel) else ""
         return (f"{side}: {f[F.steady_images_per_s]:.1f} img/s over {f[F.timed_steps]} steps, "
                 f"{100 * f[F.loader_wait_share]:.1f}% of each step waiting for data{step}")

@@ -27,7 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lightning_modules.data import DECODE_CHOICES
-from lightning_modules.throughput import DATA_BOUND_RATIO
+from lightning_modules.throughput import DATA_BOUND_RATIO, batch_step_words
 
 from bench.benchmark.phase import retimed
 from bench.benchmark.timing import time_steps
@@ -151,7 +151,7 @@ class Feed:
             workers_needed=math.ceil(model / per_worker), distinct_images=len(self.sampler.seen),
         )), **self.datamodule.batch_step()}
         print(f"Loader (data={self.name}, {_workers(self.workers)}, decode={self.decode}, batch step: "
-              f"{figures[F.batch_step_kernel]} on {figures[F.batch_step_on]}): pipeline {pipeline:.1f} img/s "
+              f"{batch_step_words(figures)}): pipeline {pipeline:.1f} img/s "
               f"({per_worker:.1f} per worker), model alone {model:.1f} img/s, end to end {end_to_end:.1f} img/s")
         print(verdict(end_to_end, model, per_worker, self.workers, figures[F.workers_needed]))
         if self.sampler.handed_out > self.dataset_size:

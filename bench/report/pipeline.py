@@ -47,6 +47,8 @@ def train_vs_step_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
             F.steady_images_per_s: run[F.steady_images_per_s],
             F.loader_wait_share: run.get(F.loader_wait_share),
             F.data_bound: run.get(F.data_bound),
+            F.batch_step_kernel: run.get(F.batch_step_kernel),
+            F.batch_step_on: run.get(F.batch_step_on),
             "train_step_images_per_s": bench_ips,
             "train / train_step": run[F.steady_images_per_s] / bench_ips if bench_ips else None,
             F.run_id: run[F.run_id],
