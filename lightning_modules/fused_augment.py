@@ -5,8 +5,8 @@ The same arithmetic as ``batch_augment``'s torch operations (``brightness_``, ``
 passes over each image's planes (each 357 kB at 299 px, out of L1), this makes two, row by row, every step of
 a row in L1 while the row is there. The only break is contrast, which needs the image's mean luma as the
 steps before it leave it: the first pass runs the steps before contrast and sums the luma, the second the
-rest and the normalisation. Measured on one core of the 2-core AMD EPYC VM (docs/pipeline.md): 0.14 ms per
-299 px image against the eager path's 0.80, normalise-only 0.04 against 0.09.
+rest and the normalisation. Measured on one core of the 2-core AMD EPYC VM (``tools.pipeline_bench --steps``,
+docs/pipeline.md): 0.15 ms per 299 px image against the torch path's 0.79, normalise-only 0.054 against 0.095.
 
 numba is optional (``pip install -e ".[fast]"``); ``data.augment_kernel=auto`` takes it when it imports and
 the batch is on a CPU. It compiles once per machine (a few seconds; cached next to this file, or under
