@@ -177,6 +177,7 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     history, best_path, best_epoch = recorder.state_dict(), best.best_model_path or None, best.best_epoch
     final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
     skipped = int(trainer.strategy.reduce(torch.tensor(float(module.skipped_images)), reduce_op="sum"))
+    leave_process_group()
     return {
         **accuracy_fields(final, int(cfg.data.num_classes)),
         F.num_classes: int(cfg.data.num_classes),
@@ -191,6 +192,16 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
         F.curves: history[F.curves],
         **(meter.figures() if meter is not None else {}),
     }
+
+
+def leave_process_group() -> None:
+    """DDP: the ranks leave together and destroy their process group, as PyTorch asks before a process exits. A
+    rank that exited holding it (rank 1 ends first: only rank 0 writes the record) tore gloo down at interpreter
+    exit, and once in a full test suite that aborted it ("terminate called without an active exception"),
+    which Lightning's launcher turns into killing every rank."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
 
 
 def run_eval(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
