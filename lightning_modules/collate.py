@@ -23,6 +23,11 @@ class BadImage(NamedTuple):
     reason: str
 
 
+def split_bad(samples: list[Any]) -> tuple[list[Any], list[BadImage]]:
+    """The readable samples and the unreadable ones (``BadImage``), each in loader order."""
+    return [s for s in samples if not isinstance(s, BadImage)], [s for s in samples if isinstance(s, BadImage)]
+
+
 MAIN_PROCESS_BATCHES = HostPool()  # batches that stay in their process (reused there; a forked worker has its own)
 
 
@@ -51,8 +56,7 @@ class BatchCollate:
         return self.slots.take(shape, dtype) if self.slots is not None else None
 
     def __call__(self, samples: list[Any]) -> tuple[torch.Tensor | Slot, torch.Tensor, list[BadImage]]:
-        good = [s for s in samples if not isinstance(s, BadImage)]
-        bad = [s for s in samples if isinstance(s, BadImage)]
+        good, bad = split_bad(samples)
         if not good:
             return torch.empty(0, dtype=torch.uint8), torch.empty(0, dtype=torch.long), bad
         images, labels = [image for image, _ in good], default_collate([label for _, label in good])
@@ -78,6 +82,6 @@ class BatchCollate:
 
 def encoded_collate(samples: list[Any]) -> tuple[Packed, torch.Tensor, list[BadImage]]:
     """``data.decode=gpu``: the files' bytes packed into one tensor (their lengths differ); decoded on the device."""
-    good = [s for s in samples if not isinstance(s, BadImage)]
+    good, bad = split_bad(samples)
     labels = torch.tensor([label for _, label in good], dtype=torch.long)
-    return pack([data for data, _ in good]), labels, [s for s in samples if isinstance(s, BadImage)]
+    return pack([data for data, _ in good]), labels, bad
