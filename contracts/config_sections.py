@@ -27,7 +27,7 @@ class DataConfig:
     # scale, ratio, hflip, random_interpolation (the workers' crops), photometric (on the device, per image)
     augment: Dict[str, Any] = field(default_factory=dict)
     decode: str = "cpu"          # cpu (the decoder in the workers) | gpu (decode_jpeg on CUDA, batched; JPEG folders)
-    decoder: str = "auto"        # auto (simplejpeg if installed, else pil) | pil | simplejpeg: the workers' JPEG decoder
+    decoder: str = "auto"        # auto (region if built, else simplejpeg, else pil) | pil | simplejpeg | region
     pin_memory: bool = True      # pinned uint8 batches when CUDA is there (asynchronous host-to-device copies)
     prefetch_factor: int = 2     # batches each worker keeps ready (num_workers >= 1)
     persistent_workers: bool = True  # keep the workers between epochs (num_workers >= 1)

@@ -8,7 +8,6 @@ and the host-to-device copy at a quarter of a float batch's bytes.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -19,7 +18,7 @@ from torchvision.transforms.v2 import functional as F
 
 from contracts.errors import check_choice
 
-from .decode import Box, crop_box, decode_pixels
+from .decode import Box, crop_box, decode_pixels, pixel_box
 
 # GoogLeNet's random resize methods (Going Deeper Sec.6): bilinear, area, nearest, cubic, equal odds.
 # Tensors have no "area" mode for resizes of arbitrary ratio; antialiased bilinear is what area filtering amounts
@@ -39,16 +38,10 @@ def nearest_index(start: float, stop: float, size: int) -> torch.Tensor:
     return torch.from_numpy(np.add.accumulate(steps).astype(np.intp))
 
 
-def pixel_box(box: Box, width: int, height: int) -> tuple[int, int, int, int]:
-    """The whole pixels ``(left, top, right, bottom)`` that cover ``box`` (a reduced-size decode's box is
-    fractional), within the image: the box to 1e-6 px (float noise) or wider, so never fewer pixels than the
-    target when the box had at least that many (``decode.reduction``'s guarantee)."""
-    return (max(0, math.floor(box[0] + 1e-6)), max(0, math.floor(box[1] + 1e-6)),
-            min(width, math.ceil(box[2] - 1e-6)), min(height, math.ceil(box[3] - 1e-6)))
-
-
-def resized_crop_hwc(pixels: np.ndarray, box: Box, size: int, mode: InterpolationMode, flip: bool) -> torch.Tensor:
-    """``C x size x size`` uint8 (contiguous) of the ``box`` (left, top, right, bottom) of ``H x W x 3`` pixels.
+def resized_crop_hwc(pixels: np.ndarray, box: Box, size: int, mode: InterpolationMode, flip: bool,
+                     origin: tuple[int, int] = (0, 0)) -> torch.Tensor:
+    """``C x size x size`` uint8 (contiguous) of the ``box`` (left, top, right, bottom) of ``H x W x 3`` pixels
+    that start at ``origin`` (x, y) of the decoded image (a region decode's; the box is in the image's pixels).
 
     Nearest is PIL's own ``resize(box=...)`` (a row and a column gather, the flip a reversed column index);
     bilinear and bicubic are torch's antialiased uint8 resize (its AVX2 kernel, 2-4x PIL's speed here) of the
@@ -56,14 +49,15 @@ def resized_crop_hwc(pixels: np.ndarray, box: Box, size: int, mode: Interpolatio
     ``resize(box=...)`` also read the pixels just outside the box at its edges.
     """
     height, width = pixels.shape[:2]
+    x, y = origin
     image = torch.from_numpy(pixels)
     if mode == InterpolationMode.NEAREST:
-        rows = nearest_index(box[1], box[3], size).clamp_(0, height - 1)
-        cols = nearest_index(box[0], box[2], size).clamp_(0, width - 1)
+        rows = nearest_index(box[1], box[3], size).sub_(y).clamp_(0, height - 1)
+        cols = nearest_index(box[0], box[2], size).sub_(x).clamp_(0, width - 1)
         out = image.index_select(0, rows).index_select(1, cols.flip(0) if flip else cols)  # size x size x 3
         return torch.from_numpy(np.ascontiguousarray(out.numpy().transpose(2, 0, 1)))
-    left, top, right, bottom = pixel_box(box, width, height)
-    crop = image[top:bottom, left:right].permute(2, 0, 1).unsqueeze(0)  # channels-last view: the AVX2 path
+    left, top, right, bottom = pixel_box(box, x + width, y + height)
+    crop = image[top - y:bottom - y, left - x:right - x].permute(2, 0, 1).unsqueeze(0)  # channels-last: AVX2
     out = torch.nn.functional.interpolate(crop, size=(size, size), mode=mode.value, antialias=True,
                                           align_corners=False)[0]  # contiguous C x H x W
     return out.flip(-1) if flip else out
@@ -72,8 +66,8 @@ def resized_crop_hwc(pixels: np.ndarray, box: Box, size: int, mode: Interpolatio
 class TrainCrop:
     """GoogLeNet's patches (8-100% area, aspect 3/4-4/3), a random resize method and flips, in uint8.
 
-    A file path is decoded here, at the reduced scale the crop allows (``decode.decode_pixels``), to an array
-    that ``resized_crop_hwc`` crops, resizes and flips; uint8 tensors (the in-memory sets, GPU-decoded JPEGs)
+    A file path is decoded here, at the reduced scale the crop allows and with the region decoder only the
+    crop's region (``decode.decode_pixels``), to an array that ``resized_crop_hwc`` crops, resizes and flips; uint8 tensors (the in-memory sets, GPU-decoded JPEGs)
     take torchvision's ``resized_crop``. The photometric distortion is not
     here: ``batch_augment.BatchAugment`` applies it to the whole batch on the device.
     """
@@ -93,8 +87,8 @@ class TrainCrop:
             left, top, w, h = self._draw(source.shape[-1], source.shape[-2])
             out = F.resized_crop(source, top, left, h, w, [self.size, self.size], interpolation=mode, antialias=True)
             return out.flip(-1) if flip else out
-        pixels, box = decode_pixels(source, self.decoder, self.size, self._draw)
-        return resized_crop_hwc(pixels, box, self.size, mode, flip)
+        pixels, box, origin = decode_pixels(source, self.decoder, self.size, self._draw)
+        return resized_crop_hwc(pixels, box, self.size, mode, flip, origin)
 
 
 def resize_size(size: int, crop_pct: float) -> int:

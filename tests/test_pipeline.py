@@ -15,15 +15,26 @@ from torchvision.transforms import InterpolationMode, v2
 from lightning_modules import fused_augment
 from lightning_modules.batch_augment import PHOTOMETRIC, BatchAugment, Scratch, draw_jitter, hue, hue_, jitter_
 from lightning_modules.collate import stack_images
-from lightning_modules.decode import DECODERS, crop_box, decode_cropped, reduction, resolve_decoder
+from lightning_modules.decode import DECODERS, crop_box, decode_pixels, pixel_box, reduction, resolve_decoder
 from lightning_modules.host_memory import HostPool
-from lightning_modules.transforms import TrainCrop, eval_transform, pixel_box, resized_crop_hwc
+from lightning_modules.transforms import TrainCrop, eval_transform, resized_crop_hwc
 from tools.pipeline_bench import main as pipeline_bench, make_jpeg_folder
 
 from helpers import TINY_TRAIN, make_train_cfg
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-DECODERS_HERE = [d for d in DECODERS[1:] if d == "pil" or resolve_decoder("auto") == d]
+
+
+def _installed(decoder: str) -> bool:
+    from contracts.errors import ConfigError
+
+    try:
+        return resolve_decoder(decoder) == decoder
+    except ConfigError:
+        return False
+
+
+DECODERS_HERE = [d for d in DECODERS[1:] if _installed(d)]
 needs_numba = pytest.mark.skipif(not fused_augment.available(), reason="numba is not installed (the fast extra)")
 
 
@@ -132,7 +143,8 @@ def test_a_train_crop_equals_the_tensor_crop_of_the_whole_image_within_rounding(
     theirs = v2.functional.resized_crop(whole, top, left, h, w, [240, 240], InterpolationMode.BILINEAR, antialias=True)
     diff = (ours.int() - theirs.int()).abs()
     assert ours.dtype == torch.uint8 and ours.shape == (3, 240, 240) and ours.is_contiguous()
-    if decoder == "pil":  # the same decode, and the crop is torch's antialiased resize, as resized_crop's
+    if decoder in ("pil", "region"):  # Pillow's decode (region: of the crop's pixels alone), and the crop is
+        # torch's antialiased resize, as resized_crop's
         assert torch.equal(ours, theirs)
     assert diff.float().mean() < 1.0 and diff.max() <= 24  # simplejpeg's rounding against PIL's decode only
 
@@ -144,19 +156,21 @@ def test_reduced_size_decode_never_gives_a_crop_smaller_than_the_target(tmp_path
     whole = Image.open(path).convert("RGB")
     reduced = 0
     for seed, size in itertools.product(range(40), (64, 150, 299)):
-        torch.manual_seed(seed)
         draw = lambda w, h: crop_box(w, h, (0.08, 1.0), (3 / 4, 4 / 3))  # noqa: E731
-        img, box = decode_cropped(str(path), decoder, size, draw)
+        torch.manual_seed(seed)
+        l, t, w, h = draw(1203, 901)
+        r = reduction(w, h, size)
+        torch.manual_seed(seed)
+        pixels, box, (x, y) = decode_pixels(str(path), decoder, size, draw)
         left, top, right, bottom = box
-        assert right - left >= size and bottom - top >= size or img.size == (1203, 901)  # full decode: any crop
-        assert 0 <= left < right <= img.width + 1e-6 and 0 <= top < bottom <= img.height + 1e-6
-        if img.width < 1203:
+        width, height = -(-1203 // r), -(-901 // r)  # the 1/r-scaled image (pixels: all of it, or a region)
+        assert right - left >= size and bottom - top >= size or r == 1  # full scale: any crop
+        assert 0 <= left < right <= width + 1e-6 and 0 <= top < bottom <= height + 1e-6
+        assert x <= left and y <= top and right <= x + pixels.shape[1] + 1e-6 and bottom <= y + pixels.shape[0] + 1e-6
+        if r > 1:
             reduced += 1  # the same patch as from the whole image, up to the DCT's resampling
-            torch.manual_seed(seed)
-            l, t, w, h = draw(1203, 901)
             full = np.asarray(whole.resize((size, size), Image.Resampling.BILINEAR, box=(l, t, l + w, t + h)), float)
-            assert np.abs(np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box), float) - full).mean() < 3
-            ours = resized_crop_hwc(np.array(img), box, size, InterpolationMode.BILINEAR, False)  # the train crop's
+            ours = resized_crop_hwc(pixels, box, size, InterpolationMode.BILINEAR, False, (x, y))  # the train crop's
             assert np.abs(ours.permute(1, 2, 0).numpy().astype(float) - full).mean() < 3  # resize of the whole pixels
     assert reduced > 20  # the reduced decodes were taken where the crop allowed
     assert reduction(600, 1200, 299) == 2 and reduction(597, 1200, 299) == 1 and reduction(2400, 2400, 299) == 8
@@ -270,7 +284,7 @@ def test_host_memory_is_reused_only_once_no_tensor_holds_it() -> None:
 def test_a_bad_decoder_name_is_one_line() -> None:
     from contracts.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown data.decoder 'turbo'; valid choices: auto, pil, simplejpeg"):
+    with pytest.raises(ConfigError, match="unknown data.decoder 'turbo'; valid choices: auto, pil, simplejpeg, region"):
         resolve_decoder("turbo")
 
 
