@@ -150,11 +150,13 @@ class Loader:
 
 @dataclass
 class BatchStep:
-    """Where and how the input pipeline's batch step ran (uint8 → photometric distortion → normalised float), in
-    loader mode and training (``ClassificationDataModule.batch_step``)."""
+    """Where and how the input pipeline's batch step ran (uint8 → photometric distortion → normalised float), and
+    which decoder read the files, in loader mode and training (``ClassificationDataModule.batch_step``)."""
 
     batch_step_kernel: Optional[str] = None  # numba | torch | compile: data.augment_kernel as resolved
     batch_step_on: Optional[str] = None      # workers (data.augment_on) | the device it ran on: cpu, cuda
+    jpeg_decoder: Optional[str] = None       # region | simplejpeg | pil (data.decoder as resolved) | nvjpeg
+                                             # (data.decode=gpu); None: an in-memory set, no files decoded
 
 
 @dataclass

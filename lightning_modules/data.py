@@ -197,11 +197,12 @@ class ClassificationDataModule(pl.LightningDataModule):
         return self.augment_on == "workers" or self.batch_device().type == "cpu"
 
     def batch_step(self) -> dict[str, str | None]:
-        """The record's ``BatchStep``: which kernel the batch step takes and where it runs."""
+        """The record's ``BatchStep``: which kernel the batch step takes, where it runs, which decoder reads."""
         device = self.batch_device()
         on = "workers" if self.augments_in_workers() else device.type
         kernel = self.batch_augment.kernel_on(torch.device("cpu") if on == "workers" else device) if self.batch_augment else None
-        return {F.batch_step_kernel: kernel, F.batch_step_on: on}
+        decoder = ("nvjpeg" if self.decode == "gpu" else self.decoder) if self.reads_files else None
+        return {F.batch_step_kernel: kernel, F.batch_step_on: on, F.jpeg_decoder: decoder}
 
     def _loader(self, dataset: Dataset, shuffle: bool) -> DataLoader:
         workers, in_workers = self.num_workers, self.augments_in_workers()

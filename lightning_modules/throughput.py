@@ -26,9 +26,10 @@ DATA_BOUND_RATIO = 0.9  # throughput below this fraction of the model alone: the
 
 
 def batch_step_words(figures: dict[str, Any]) -> str:
-    """``numba in the workers`` / ``torch on cuda``: a record's ``BatchStep`` in a printed line."""
-    on = figures[F.batch_step_on]
-    return f"{figures[F.batch_step_kernel]} {'in the workers' if on == 'workers' else f'on {on}'}"
+    """``numba in the workers, region decoder`` / ``torch on cuda``: a record's ``BatchStep`` in a printed line."""
+    on, decoder = figures[F.batch_step_on], figures.get(F.jpeg_decoder)
+    return (f"{figures[F.batch_step_kernel]} {'in the workers' if on == 'workers' else f'on {on}'}"
+            + (f", {decoder} decoder" if decoder else ""))
 
 
 class ThroughputMeter(Callback):

@@ -49,6 +49,7 @@ def train_vs_step_table(report: Report, records: pd.DataFrame) -> pd.DataFrame:
             F.data_bound: run.get(F.data_bound),
             F.batch_step_kernel: run.get(F.batch_step_kernel),
             F.batch_step_on: run.get(F.batch_step_on),
+            F.jpeg_decoder: run.get(F.jpeg_decoder),
             "train_step_images_per_s": bench_ips,
             "train / train_step": run[F.steady_images_per_s] / bench_ips if bench_ips else None,
             F.run_id: run[F.run_id],
