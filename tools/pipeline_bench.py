@@ -12,7 +12,8 @@ printed beside it):
   batch, in the workers, whose batches cross in shared slots: ``lightning_modules.collate.BatchCollate``), with
   each ``data.augment_kernel`` (numba when installed, torch, compile), and once with the batch step in the main
   process (``data.augment_on=device``, as a GPU run has it, here on the CPU); ``ours plain``: crop + flip only
-  (``photometric=false random_interpolation=false``);
+  (``photometric=false random_interpolation=false``); with the region decoder (``data.decoder=auto`` where it was
+  built), ``ours plain (simplejpeg, ...)`` is the same from whole-image decodes;
 - ``timm``: ``timm.data.create_transform(size, is_training=True)`` (RandomResizedCrop, flip, colour jitter 0.4,
   ToTensor, Normalize) on PIL images;
 - ``torchvision ref``: the torchvision classification references' training preset, as they document it
@@ -31,6 +32,7 @@ per batch and with this project's reused slots (``lightning_modules.shared_slots
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -47,7 +49,7 @@ from torchvision.transforms import InterpolationMode, v2
 
 from lightning_modules.batch_augment import BatchAugment
 from lightning_modules.collate import BatchCollate
-from lightning_modules.decode import resolve_decoder
+from lightning_modules.decode import decode_pixels, resolve_decoder
 from lightning_modules.shared_slots import SlotPool
 from lightning_modules.transforms import TrainCrop
 
@@ -160,8 +162,9 @@ def pipelines(size: int) -> list[Pipeline]:
     crop, plain_crop = TrainCrop(size, decoder=decoder), TrainCrop(size, random_interpolation=False, decoder=decoder)
     augment = {kernel: BatchAugment(MEAN, STD, photometric=True, kernel=kernel) for kernel in ("auto", "torch", "compile")}
     auto = augment["auto"].kernel_on(torch.device("cpu"))
+    simplejpeg = importlib.util.find_spec("simplejpeg") is not None
     rows: list[Pipeline] = [("decode PIL", decode_pil, None)]
-    if decoder == "simplejpeg":
+    if simplejpeg:
         rows.append(("decode simplejpeg", decode_simplejpeg, None))
     rows += [
         (f"ours default ({decoder}, {auto})", crop, Ours(size, augment["auto"])),
@@ -172,6 +175,11 @@ def pipelines(size: int) -> list[Pipeline]:
     rows += [
         (f"ours default ({decoder}, compile)", crop, Ours(size, augment["compile"])),
         (f"ours plain ({decoder}, {auto})", plain_crop, Ours(size, BatchAugment(MEAN, STD, photometric=False))),
+    ]
+    if decoder == "region" and simplejpeg:  # the same crops from whole-image decodes: what the region saves
+        rows.append((f"ours plain (simplejpeg, {auto})", TrainCrop(size, random_interpolation=False, decoder="simplejpeg"),
+                     Ours(size, BatchAugment(MEAN, STD, photometric=False))))
+    rows += [
         ("timm create_transform", OnPIL(timm.data.create_transform(size, is_training=True)), None),
         ("torchvision ref preset", OnPIL(torchvision_reference_preset(size)), None),
     ]
@@ -244,8 +252,12 @@ def steps(folder: Path, size: int, batch_size: int, rounds: int) -> list[tuple[s
     n = len(files) - len(files) % batch_size or len(files)
     # each output dropped at once, as a loader's are (kept, 128 of them would be fresh pages each pass)
     rows = [("decode alone, PIL convert('RGB')", per_image_ms(lambda: [pil_rgb(f).size for f in files], len(files), rounds))]
-    if decoder == "simplejpeg":
+    if importlib.util.find_spec("simplejpeg") is not None:
         rows.append(("decode alone, simplejpeg", per_image_ms(lambda: [decode_simplejpeg(f) for f in files], len(files), rounds)))
+    if decoder == "region":  # the decode of the crops' regions alone, the crops drawn as the workers draw them
+        draw = crops["plain"]._draw
+        rows.append(("decode alone, region decoder, GoogLeNet's crops at this size",
+                     per_image_ms(lambda: [decode_pixels(f, "region", size, draw).pixels.shape for f in files], len(files), rounds)))
     for name, crop in crops.items():
         rows.append((f"worker, {name}: read, draw, decode ({decoder}), crop + resize, flip",
                      per_image_ms(lambda crop=crop: [crop(f).shape for f in files], len(files), rounds)))
