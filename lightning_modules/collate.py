@@ -3,6 +3,7 @@ memory it crosses the worker boundary in; with the batch step in the workers, th
 ``data.decode=gpu``'s files packed into one buffer (``encoded_collate``)."""
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, NamedTuple
 
@@ -28,7 +29,8 @@ def split_bad(samples: list[Any]) -> tuple[list[Any], list[BadImage]]:
     return [s for s in samples if not isinstance(s, BadImage)], [s for s in samples if isinstance(s, BadImage)]
 
 
-MAIN_PROCESS_BATCHES = HostPool()  # batches that stay in their process (reused there; a forked worker has its own)
+SLOT_LIMIT = 128 << 20  # bytes: larger batches (multi-crop evaluation) cross the usual way
+LOCAL_BATCHES = HostPool()  # batches that stay in their process (reused there; a forked worker has its own)
 
 
 def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
@@ -38,7 +40,7 @@ def stack_images(images: list[torch.Tensor]) -> torch.Tensor:
     if get_worker_info() is not None or not all(isinstance(i, torch.Tensor) for i in images):
         return default_collate(images)
     first = images[0]
-    return torch.stack(images, out=MAIN_PROCESS_BATCHES.empty((len(images), *first.shape), first.dtype))
+    return torch.stack(images, out=LOCAL_BATCHES.empty((len(images), *first.shape), first.dtype))
 
 
 class BatchCollate:
@@ -51,6 +53,14 @@ class BatchCollate:
     def __init__(self, augment: BatchAugment | None = None, train: bool = False, slots: SlotPool | None = None) -> None:
         self.augment, self.train, self.slots = augment, train, slots
         self._seeded_in = os.getpid()  # the process whose draws the generator makes (the main one made it)
+
+    @classmethod
+    def for_loader(cls, augment: BatchAugment | None, train: bool, workers: int, prefetch: int,
+                   batch_shape: tuple[int, ...]) -> BatchCollate:
+        """The collate of a loader of ``workers`` whose batches are ``batch_shape`` images: with shared slots sized
+        for what crosses (normalised float with ``augment``, else uint8) when that is at most ``SLOT_LIMIT``."""
+        nbytes = math.prod(batch_shape) * (4 if augment is not None else 1)
+        return cls(augment, train, SlotPool.for_loader(workers, prefetch, nbytes) if nbytes <= SLOT_LIMIT else None)
 
     def _slot(self, shape: tuple[int, ...], dtype: torch.dtype) -> Slot | None:
         return self.slots.take(shape, dtype) if self.slots is not None else None
@@ -73,7 +83,7 @@ class BatchCollate:
         if worker is not None and self._seeded_in != os.getpid():  # a worker's own stream (its seed: the run's + its id)
             self.augment.reseed(worker.seed)
             self._seeded_in = os.getpid()
-        stacked = torch.stack(images, out=MAIN_PROCESS_BATCHES.empty(shape, dtype))  # stays in this process
+        stacked = torch.stack(images, out=LOCAL_BATCHES.empty(shape, dtype))  # stays in this process
         slot = self._slot(shape, torch.float32)
         out = slot.tensor if slot is not None else (torch.empty(shape).share_memory_() if worker else None)
         batch = self.augment(stacked, self.train, out=out)

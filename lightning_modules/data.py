@@ -35,7 +35,6 @@ from .batch_augment import KERNELS, BatchAugment
 from .collate import BadImage, BatchCollate, encoded_collate
 from .decode import decode_full, resolve_decoder
 from .gpu_decode import decode_on_device, read_file, unpack
-from .shared_slots import SlotPool
 from .transforms import EVAL_MODES, TrainCrop, eval_transform
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,6 @@ IMAGENET_CLASSES = 1000
 AUGMENT_KEYS = ("scale", "ratio", "hflip", "photometric", "random_interpolation")
 AUGMENT_ON = ("auto", "device", "workers")  # where the batch step runs; auto: the workers when training on a CPU
 EVAL_VIEWS = {"center": 1, "10crop": 10, "144crop": 144}
-SLOT_LIMIT = 128 << 20  # bytes: larger batches (multi-crop evaluation) cross the usual way
 
 
 class BadImageError(TaskFailure):
@@ -210,9 +208,8 @@ class ClassificationDataModule(pl.LightningDataModule):
             collate: Callable = encoded_collate
         else:
             views = 1 if shuffle else EVAL_VIEWS[self.eval_mode]
-            nbytes = self.batch_size * views * 3 * self.size ** 2 * (4 if in_workers else 1)
-            slots = SlotPool.for_loader(workers, self.prefetch_factor, nbytes) if nbytes <= SLOT_LIMIT else None
-            collate = BatchCollate(self.batch_augment if in_workers else None, train=shuffle, slots=slots)
+            collate = BatchCollate.for_loader(self.batch_augment if in_workers else None, shuffle, workers,
+                                              self.prefetch_factor, (self.batch_size * views, 3, self.size, self.size))
         return DataLoader(
             dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=workers, collate_fn=collate,
             # pinned pages make the host-to-device copy an asynchronous DMA (Lightning copies non_blocking)

@@ -142,9 +142,8 @@ class Ours:
         self.size, self.batch_augment, self.in_main = size, batch_augment, in_main
 
     def collate(self, workers: int, batch_size: int) -> BatchCollate:
-        nbytes = batch_size * 3 * self.size ** 2 * (1 if self.in_main else 4)
-        return BatchCollate(None if self.in_main else self.batch_augment, train=True,
-                            slots=SlotPool.for_loader(workers, 2, nbytes))
+        return BatchCollate.for_loader(None if self.in_main else self.batch_augment, True, workers, 2,
+                                       (batch_size, 3, self.size, self.size))
 
     def per_batch(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         images = batch[0]
