@@ -3,7 +3,7 @@
 Every pipeline reads the same JPEG files through a ``DataLoader`` (batches of ``--batch-size``, the model
 idle) and ends where a model would take over; the rows run in alternating rounds in one process, so load
 changing on a shared machine hits them alike, and each figure is the median of the rounds (the spread is
-printed beside it):
+printed beside it; each ratio is the median of the rounds' own ratios, with their range):
 
 - ``decode PIL``: ``Image.open().convert("RGB")`` and nothing else — the limit of a PIL pipeline;
   ``decode simplejpeg`` the same with simplejpeg, when installed;
@@ -318,15 +318,24 @@ def run(folder: Path, size: int, batch_size: int, workers: int, rounds: int, bat
             values = results[name, w]
             entry[f"workers={w}"] = statistics.median(values)
             entry[f"spread workers={w}"] = (min(values), max(values))
+            entry[f"rounds workers={w}"] = values
         table.append(entry)
     print_table(table, settings)
     print(machine_line())
     return table
 
 
+def round_ratios(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Median, min and max of ``a / b`` round by round (the two measured in the same round, close in time)."""
+    ratios = [x / y for x, y in zip(a, b)]
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
 def print_table(table: list[dict[str, object]], settings: list[int]) -> None:
-    decode = table[0]["workers=0"]
-    timm_row = next(r for r in table if r["pipeline"].startswith("timm"))["workers=0"]
+    """img/s medians with their range; each ratio the median of the rounds' own ratios, with their range."""
+    rounds = lambda row, w: row[f"rounds workers={w}"]  # noqa: E731
+    decode = table[0]
+    timm_row = next(r for r in table if r["pipeline"].startswith("timm"))
     top = max(settings)
     head = (f"| pipeline | img/s per core (workers=0) | {' | '.join(f'workers={w}' for w in settings[1:])} | "
             f"{top} vs 1 worker | per core vs decode PIL | per core vs timm |")
@@ -335,8 +344,12 @@ def print_table(table: list[dict[str, object]], settings: list[int]) -> None:
     for r in table:
         cells = [f"{r[f'workers={w}']:.1f} ({r[f'spread workers={w}'][0]:.0f}-{r[f'spread workers={w}'][1]:.0f})"
                  for w in settings]
-        print(f"| {r['pipeline']} | {' | '.join(cells)} | {r[f'workers={top}'] / r['workers=1']:.2f}x | "
-              f"{100 * r['workers=0'] / decode:.0f}% | {r['workers=0'] / timm_row:.2f}x |")
+        scaling = round_ratios(rounds(r, top), rounds(r, 1))
+        vs_decode = [100 * x for x in round_ratios(rounds(r, 0), rounds(decode, 0))]
+        vs_timm = round_ratios(rounds(r, 0), rounds(timm_row, 0))
+        print(f"| {r['pipeline']} | {' | '.join(cells)} | {scaling[0]:.2f}x ({scaling[1]:.2f}-{scaling[2]:.2f}) | "
+              f"{vs_decode[0]:.0f}% ({vs_decode[1]:.0f}-{vs_decode[2]:.0f}) | "
+              f"{vs_timm[0]:.2f}x ({vs_timm[1]:.2f}-{vs_timm[2]:.2f}) |")
 
 
 def main(argv: list[str] | None = None) -> None:
