@@ -22,7 +22,8 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
-from contracts.config_sections import FolderDataConfig, OptimConfig, ReportConfig, SplitDataConfig, SyntheticDataConfig
+from contracts.config_sections import (ClassifierConfig, FolderDataConfig, OptimConfig, ReportConfig, SplitDataConfig,
+                                       SyntheticDataConfig, TrainConfig)
 from contracts.errors import ConfigError, check_choice, check_count, check_number, check_positive
 
 
@@ -234,6 +235,8 @@ SCHEMAS: dict[tuple[str, str], type] = {
     ("data", "schema_split"): SplitDataConfig,
     ("data", "schema_folder"): FolderDataConfig,
     ("optim", "schema"): OptimConfig,
+    ("classifier", "schema"): ClassifierConfig,
+    ("train", "schema"): TrainConfig,
     ("report", "schema"): ReportConfig,
 }
 SECTIONS = tuple(dict.fromkeys(group for group, _ in SCHEMAS))

@@ -1,4 +1,5 @@
-"""The schemas of the training and report sections: ``data`` (one per kind of dataset), ``optim``, ``report``.
+"""The schemas of the training and report sections: ``data`` (one per kind of dataset), ``optim``, ``classifier``,
+``train``, ``report``.
 
 Registered with the bench schema by ``contracts.config``; the same rules hold (types here, ranges in ``check``).
 """
@@ -120,6 +121,54 @@ class OptimConfig:
             check_positive(f"{key}.lr_ref_batch", self.lr_ref_batch)
         if self.gradient_clip_val is not None:
             check_number(f"{key}.gradient_clip_val", self.gradient_clip_val, 0, inclusive=False)
+
+
+# ----------------------------------------------------------------------------------- classifier, train
+@dataclass
+class ClassifierConfig:
+    """``classifier``: the options of ``lightning_modules.classifier.ClassifierModule`` (the training job's
+    callbacks are the ``callbacks`` group)."""
+
+    label_smoothing: float = 0.0            # epsilon of Rethinking Sec.7 (0.1 there)
+    aux_loss_weight: Optional[float] = None  # null: the model's info.aux_loss_weight (0.3 GoogLeNet, 0.4 v3)
+    channels_last: bool = False             # NHWC net and inputs, as bench.channels_last
+
+    def __post_init__(self) -> None:
+        self.check("classifier")
+
+    def check(self, key: str) -> None:
+        smoothing = self.label_smoothing
+        if isinstance(smoothing, bool) or not isinstance(smoothing, (int, float)) or not 0 <= smoothing < 1:
+            raise ConfigError(f"{key}.label_smoothing must be a number in [0, 1) (Rethinking Sec.7 uses 0.1), "
+                              f"got {smoothing!r}")
+        if self.aux_loss_weight is not None:
+            check_number(f"{key}.aux_loss_weight", self.aux_loss_weight, 0, inclusive=True)
+
+
+@dataclass
+class TrainConfig:
+    """``train``: ``task=train``'s time to accuracy (MLPerf Training's measure); ``experiment=time_to_accuracy``
+    runs ``seeds`` seeds of it. What also needs the trainer (a target without validation) is checked by the task."""
+
+    target_top1: Optional[float] = None  # val top-1 (%) in [0, 100] to stop at and time; null: no target
+    stop_at_target: bool = True          # false: time the target but train on to trainer.max_epochs
+    seeds: int = 5                       # runs per (model, recipe, device), seed=0..seeds-1; MLPerf asks for 5
+    recipe: str = "${optim.name}"        # what the report groups runs by (model, recipe, device)
+    reference_epochs: Optional[float] = None  # the recipe's reference epochs to target: the report's t-test
+
+    def __post_init__(self) -> None:
+        self.check("train")
+
+    def check(self, key: str) -> None:
+        target = self.target_top1
+        if target is not None and not 0 <= target <= 100:
+            raise ConfigError(f"{key}.target_top1 must be a top-1 accuracy in % between 0 and 100 (or null), "
+                              f"got {target!r}")
+        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ConfigError(f"{key}.seeds must be a whole number of runs >= 1 (MLPerf asks for 5), got {self.seeds!r}")
+        if self.reference_epochs is not None and self.reference_epochs <= 0:
+            raise ConfigError(f"{key}.reference_epochs must be a positive number of epochs (or null), "
+                              f"got {self.reference_epochs!r}")
 
 
 # --------------------------------------------------------------------------------------------- report

@@ -17,11 +17,12 @@ from bench.job.config import check_config
 from contracts.config import (BenchConfig, Input, LoaderConfig, Mode, OfflineConfig, Precision, ProfileConfig, Scenario,
                               ServerConfig, SingleStreamConfig, validate)
 from contracts.config_errors import one_line
-from contracts.config_sections import OptimConfig, ReportConfig, ScheduleConfig, SyntheticDataConfig
+from contracts.config_sections import (ClassifierConfig, OptimConfig, ReportConfig, ScheduleConfig, SyntheticDataConfig,
+                                       TrainConfig)
 from contracts.errors import ConfigError
 from helpers import CONF_DIR, REPO, TEST_NET, run_cli
 
-GROUPS = ("bench", "data", "optim", "report", "experiment")
+GROUPS = ("bench", "data", "optim", "classifier", "train", "report", "experiment")
 PRESETS = [(group, p.stem) for group in GROUPS for p in sorted((REPO / "conf" / group).glob("*.yaml"))]
 ROWS = sorted(p.stem for p in (REPO / "conf" / "ablation" / "rethinking_table3").glob("*.yaml"))
 NEEDS = {("data", "imagefolder"): ["data.num_classes=3", "data.root=/data/photos"]}
@@ -49,6 +50,7 @@ def test_every_preset_composes_on_its_schema_and_passes_its_checks(group: str, n
     validate(cfg)
     assert isinstance(OmegaConf.to_object(cfg.bench), BenchConfig)
     assert OmegaConf.get_type(cfg.optim) is OptimConfig and OmegaConf.get_type(cfg.report) is ReportConfig
+    assert OmegaConf.get_type(cfg.classifier) is ClassifierConfig and OmegaConf.get_type(cfg.train) is TrainConfig
 
 
 @pytest.mark.parametrize("row", ROWS)
@@ -60,7 +62,8 @@ def test_every_ablation_row_composes(row: str) -> None:
 
 SECTIONS = {"bench": BenchConfig, "bench.single_stream": SingleStreamConfig, "bench.server": ServerConfig,
             "bench.offline": OfflineConfig, "bench.loader": LoaderConfig, "bench.profile": ProfileConfig,
-            "data": SyntheticDataConfig, "optim": OptimConfig, "optim.schedule": ScheduleConfig, "report": ReportConfig}
+            "data": SyntheticDataConfig, "optim": OptimConfig, "optim.schedule": ScheduleConfig, "report": ReportConfig,
+            "classifier": ClassifierConfig, "train": TrainConfig}
 
 
 @pytest.mark.parametrize("plus", ["", "+"], ids=["override", "append"])
@@ -102,6 +105,18 @@ def test_enum_values_are_plain_text_in_records_and_messages() -> None:
         (["data=mnist", "data.val_fraction=1.5"], "data.val_fraction must be a number in (0, 1), got 1.5"),
         (["optim.schedule.gamma=0"], "optim.schedule.gamma must be a number > 0, got 0.0"),
         (["optim.optimizer.lr=-0.1"], "optim.optimizer.lr must be a number > 0, got -0.1"),
+        (["classifier.label_smoothing=1"], "classifier.label_smoothing must be a number in [0, 1) (Rethinking Sec.7 "
+                                            "uses 0.1), got 1.0"),
+        (["classifier.label_smoothing=abc"], "classifier.label_smoothing: value 'abc' of type 'str' could not be "
+                                             "converted to Float"),
+        (["classifier.aux_loss_weight=-0.3"], "classifier.aux_loss_weight must be a number >= 0, got -0.3"),
+        (["classifier.channels_last=maybe"], "classifier.channels_last: value 'maybe' is not a valid bool (type str)"),
+        (["train.target_top1=101"], "train.target_top1 must be a top-1 accuracy in % between 0 and 100 (or null), "
+                                    "got 101.0"),
+        (["train.seeds=0"], "train.seeds must be a whole number of runs >= 1 (MLPerf asks for 5), got 0"),
+        (["train.seeds=five"], "train.seeds: value 'five' of type 'str' could not be converted to Integer"),
+        (["train.reference_epochs=0"], "train.reference_epochs must be a positive number of epochs (or null), got 0.0"),
+        (["train.stop_at_target=sometimes"], "train.stop_at_target: value 'sometimes' is not a valid bool (type str)"),
         (["report.dirs=[]"], "report.dirs is empty: give the results dirs to gather, e.g. report.dirs=[results]"),
         (["model=resnet50"], "In 'config': Could not find 'model/resnet50' Available options in 'model': block_conv5x5, "),
     ],
@@ -130,6 +145,7 @@ CLI_CASES = [
     ("bench.steps=abc", "bench.steps: value 'abc' of type 'str' could not be converted to Integer"),
     ("bench.server.slo_ms=-1", "bench.server.slo_ms must be a number > 0, got -1.0"),
     ("bench.precision=fp64", "bench.precision: invalid value 'fp64'; valid choices: fp32, bf16, fp16"),
+    ("classifier.label_smoothing=2", "classifier.label_smoothing must be a number in [0, 1)"),
 ]
 
 

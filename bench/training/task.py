@@ -58,14 +58,11 @@ def build_module(cfg: DictConfig, drop_aux: bool = False) -> tuple[pl.LightningM
         else:
             log.info("model.weights has no aux-head weights: aux heads start from their initialisation")
     datamodule = instantiate(cfg.data, model_info=getattr(net, "info", None))
-    opts = cfg.get("classifier") or {}
-    channels_last = opts.get("channels_last", False)
-    if not isinstance(channels_last, bool):  # the classifier section has no typed schema: bool("maybe") is True
-        raise ConfigError(f"classifier.channels_last must be true or false, got {channels_last!r}")
+    opts = cfg.classifier  # typed (ClassifierConfig): checked with the config
     module = ClassifierModule(
         net, optim=_container(cfg.optim), num_classes=int(cfg.data.num_classes),
-        label_smoothing=float(opts.get("label_smoothing", 0.0)), aux_loss_weight=opts.get("aux_loss_weight"),
-        model_name=cfg.model.get("name"), channels_last=channels_last,
+        label_smoothing=opts.label_smoothing, aux_loss_weight=opts.aux_loss_weight,
+        model_name=cfg.model.get("name"), channels_last=opts.channels_last,
     )
     return module, datamodule
 
