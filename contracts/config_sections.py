@@ -34,6 +34,7 @@ class DataConfig:
     persistent_workers: bool = True  # keep the workers between epochs (num_workers >= 1)
     augment_kernel: str = "auto"  # auto (numba if installed, else torch) | numba | torch | compile: the batch step's code
     augment_on: str = "auto"      # auto (the workers when training on a CPU) | device | workers: where the batch step runs
+    timeout_s: float = 600.0      # the longest wait for a worker's batch before the job fails (a stuck worker); 0: forever
 
     def __post_init__(self) -> None:
         self.check("data")
@@ -43,6 +44,7 @@ class DataConfig:
             check_positive(f"{key}.{option}", getattr(self, option))
         check_count(f"{key}.num_workers", self.num_workers)
         check_positive(f"{key}.prefetch_factor", self.prefetch_factor)
+        check_number(f"{key}.timeout_s", self.timeout_s, 0, inclusive=True)
         if self.input_size not in ("default", "min"):
             if not isinstance(self.input_size, int) or isinstance(self.input_size, bool) or self.input_size <= 0:
                 raise ConfigError(f"{key}.input_size must be a positive integer, default or min, got {self.input_size!r}")

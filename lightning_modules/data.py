@@ -99,7 +99,8 @@ class ClassificationDataModule(pl.LightningDataModule):
     ``input_size``: an int, ``default`` (the model's ``info.default_input_size``) or ``min`` (its
     ``min_input_size``, never below the data's own ``native_size``); ``model_info`` supplies crop_pct,
     interpolation, mean and std. Loader options: ``decoder`` (``decode.DECODERS``), ``pin_memory`` (pinned
-    batches when CUDA is there), ``prefetch_factor`` (batches each worker keeps ready), ``persistent_workers``.
+    batches when CUDA is there), ``prefetch_factor`` (batches each worker keeps ready), ``persistent_workers``,
+    ``timeout_s`` (the longest wait for a worker's batch; 0: forever; ``loader_stall``).
     """
 
     native_size = 0  # the resolution images come in, when they all share one
@@ -123,6 +124,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         persistent_workers: bool = True,
         augment_kernel: str = "auto",
         augment_on: str = "auto",
+        timeout_s: float = 600.0,
     ) -> None:
         super().__init__()
         self.augment = dict(augment or {})
@@ -133,7 +135,7 @@ class ClassificationDataModule(pl.LightningDataModule):
         self.augment_kernel, self.augment_on = augment_kernel, augment_on
         self.target_device: torch.device | None = None  # where batches go outside a Trainer (loader mode sets it)
         self.decode, self.pin_memory, self.prefetch_factor = decode, pin_memory, prefetch_factor
-        self.persistent_workers = persistent_workers
+        self.persistent_workers, self.timeout_s = persistent_workers, float(timeout_s)
         self.num_classes, self.batch_size, self.num_workers = num_classes, batch_size, num_workers
         self.eval_mode, self.on_bad_image = eval_mode, on_bad_image
         self.name, self.info = name, model_info
@@ -216,6 +218,7 @@ class ClassificationDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory and self.decode == "cpu" and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and workers > 0,
             prefetch_factor=self.prefetch_factor if workers > 0 else None, drop_last=shuffle,
+            timeout=self.timeout_s if workers > 0 else 0,
         )
 
     def _training(self) -> bool:

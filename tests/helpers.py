@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -175,3 +176,26 @@ class PoisonWeightsAt(Callback):
             with torch.no_grad():
                 for p in pl_module.net.parameters():
                     p.fill_(float("nan"))
+
+
+def _release(fifo: Path) -> None:
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # a reader still blocked on it reads EOF and goes
+    except OSError:  # ENXIO: no reader is left
+        pass
+
+
+@contextmanager
+def stuck_file(path: Path, rescue_after_s: float = 60) -> Iterator[Path]:
+    """A FIFO at ``path`` (named like an image): its reader's open() blocks until a writer comes, as on storage that
+    stopped answering. It is released after the block, or after ``rescue_after_s`` (then a job with no loader
+    timeout reads EOF and ends instead of hanging the test)."""
+    os.mkfifo(path)
+    rescue = threading.Timer(rescue_after_s, _release, [path])
+    rescue.start()
+    try:
+        yield path
+    finally:
+        rescue.cancel()
+        _release(path)
+

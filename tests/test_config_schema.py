@@ -102,6 +102,7 @@ def test_enum_values_are_plain_text_in_records_and_messages() -> None:
         (["bench=server", "bench.profile.enabled=true"],
          "bench.profile.enabled=true profiles fixed batches (bench.scenario=tf_book), not server"),
         (["data.batch_size=0"], "data.batch_size must be a positive integer, got 0"),
+        (["data.timeout_s=-1"], "data.timeout_s must be a number >= 0, got -1.0"),
         (["data=mnist", "data.val_fraction=1.5"], "data.val_fraction must be a number in (0, 1), got 1.5"),
         (["optim.schedule.gamma=0"], "optim.schedule.gamma must be a number > 0, got 0.0"),
         (["optim.optimizer.lr=-0.1"], "optim.optimizer.lr must be a number > 0, got -0.1"),

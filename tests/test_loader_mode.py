@@ -1,6 +1,7 @@
 """bench.input=loader on a JPEG ImageFolder written here: three throughputs, the data-bound verdict, bad input."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 from PIL import Image
 
 from run import run_task
-from helpers import TEST_NET
+from helpers import TEST_NET, stuck_file
 
 # GoogLeNet at 160x160 with one thread: a training step slow enough (~4 img/s here) that 80x96 JPEGs read with
 # 0 workers (loading in series with the model) keep up with it, and fast enough for a test.
@@ -76,6 +77,17 @@ def test_forward_mode_with_workers_reads_a_small_val_split_again(compose_cfg, tm
     assert record["pipeline_images_per_s_per_worker"] == pytest.approx(record["pipeline_images_per_s"] / 2)
     assert isinstance(record["data_bound"], bool) and record["workers_needed"] >= 1
     assert "The dataset holds 12 images: the loader read it again (12 distinct images in" in capsys.readouterr().out
+
+
+def test_a_worker_stuck_on_a_read_ends_loader_mode_with_a_record(compose_cfg, tmp_path: Path, jpeg_folder: Path) -> None:
+    root = tmp_path / "data"
+    shutil.copytree(jpeg_folder, root)
+    with stuck_file(root / "val" / "cat" / "stuck.jpg"):  # the val split: forward mode reads it
+        record = run_task(compose_cfg(*TEST_NET, "bench.batch_size=4", "bench.input_size=32", "bench.steps=4",
+                                      "bench.burn_in=0", "bench.log_every=0",
+                                      *loader_args(root, "data.num_workers=1", "data.timeout_s=2")), tmp_path / "job")
+    assert record["status"] == "error"
+    assert record["error"].startswith("the data loader's workers gave no batch in 2 s (data.timeout_s)")
 
 
 def test_synthetic_input_records_say_so(compose_cfg, tmp_path: Path) -> None:

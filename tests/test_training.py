@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,8 @@ from PIL import Image
 
 from bench.training.callbacks import build_callbacks
 from contracts.errors import ConfigError
-from helpers import SYNTHETIC_DATA as SYNTHETIC, TEST_NET, TINY_TRAIN, WANDB_CLI, make_train_cfg, records, run_cli, run_train_job as run_job
+from helpers import (SYNTHETIC_DATA as SYNTHETIC, TEST_NET, TINY_TRAIN, WANDB_CLI, make_train_cfg, records, run_cli,
+                     run_train_job as run_job, stuck_file)
 from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, StopAtStepEnd, TimeToTarget
 
 
@@ -108,6 +110,29 @@ def test_imagefolder_counts_its_class_folders(tmp_path: Path) -> None:
                   "data.batch_size=2")
     assert rec["status"] == "ok", rec["error"]
     assert rec["num_classes"] == rec["config"]["data"]["num_classes"] == rec["config"]["model"]["num_classes"] == 3
+
+
+@pytest.mark.parametrize("task", ["train", "eval"])
+def test_a_worker_stuck_on_a_read_ends_the_job_with_a_record_not_a_hang(tmp_path: Path, task: str) -> None:
+    # a FIFO named like a JPEG blocks its reader's open() until a writer comes: storage that stopped answering
+    root = _class_folders(tmp_path / "data", classes=2)
+    split = "train" if task == "train" else "val"
+    (root / split / "class0" / "1.png").unlink()  # 3 images + the FIFO: whole batches of 2, none dropped
+    overrides = ["data=imagefolder", f"data.root={root}", "data.num_workers=1", "data.input_size=16",
+                 "data.batch_size=2", "data.timeout_s=2"]
+    if task == "eval":
+        trained = run_job(tmp_path / "trained", *overrides[:-1], "data.num_workers=0")  # before the FIFO
+        assert trained["status"] == "ok", trained["error"]
+        overrides.append(f"ckpt_path={trained['checkpoint']}")
+    start = time.monotonic()
+    with stuck_file(root / split / "class0" / "stuck.jpg"):
+        rec = run_job(tmp_path / "job", *overrides, f"task={task}")
+    assert time.monotonic() - start < 60
+    assert rec["status"] == "error"
+    assert rec["error"].startswith("the data loader's workers gave no batch in 2 s (data.timeout_s): one is stuck")
+    assert not (tmp_path / "job" / "error.log").exists()  # a known failure, not a bug's traceback
+    if task == "train":
+        assert rec["train_time_s"] >= 2  # the clock so far (what a resume adds to), the wait for the batch in it
 
 
 def test_a_missing_or_uncountable_value_is_one_line_naming_the_key(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from lightning_modules.data import DECODE_CHOICES
+from lightning_modules.loader_stall import failing_on_stall
 from lightning_modules.throughput import DATA_BOUND_RATIO, batch_step_words
 
 from bench.benchmark.phase import retimed
@@ -110,8 +111,9 @@ class Feed:
     def batches(self) -> Iterator[torch.Tensor]:
         """Model-input batches on the device from a fresh pass of the loader, endlessly: what training's hooks make."""
         while True:
-            for batch in self.loader:
-                yield self.datamodule.prepare_batch(batch, self.device, self.train)[0]
+            with failing_on_stall(self.datamodule.timeout_s):
+                for batch in self.loader:
+                    yield self.datamodule.prepare_batch(batch, self.device, self.train)[0]
 
     def timed(self, consume: Callable[[torch.Tensor], object], device: torch.device, steps: int,
               burn_in: int) -> tuple[list[float], int]:

@@ -32,6 +32,7 @@ from bench.training.time_to_accuracy import check_train_options, time_to_accurac
 from contracts.metrics import accuracy_fields, top_k_for
 from contracts.record import F
 from lightning_modules.callbacks import BestCheckpoint, EpochRecorder, TimeToTarget
+from lightning_modules.loader_stall import LoaderStalled, failing_on_stall
 from lightning_modules.mllog import MLLogCallback
 from lightning_modules.throughput import ThroughputMeter
 
@@ -152,16 +153,17 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     ctx.record.update({F.resumed_from: str(resume) if resume else None,
                        F.event_log: str(event_log) if has_log else None})
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
+        with failing_on_stall(datamodule.timeout_s):
+            trainer.fit(module, datamodule=datamodule, ckpt_path=resume, weights_only=True)
     except pickle.UnpicklingError as exc:
         raise refused_checkpoint(resume, exc) from None
-    except (StopSignal, SIGTERMException) as exc:  # Lightning stops itself on SIGTERM (at a step or epoch end) too
+    except (StopSignal, SIGTERMException, LoaderStalled) as exc:  # Lightning stops itself on SIGTERM too
         ctx.step = trainer.global_step
-        last = newest_last(ckpt_dir)
+        last = newest_last(ckpt_dir)  # what ckpt_path=last resumes (a stall: once the storage answers again)
         # the clock so far (what the checkpoint carries on): a resumed run adds to it
         ctx.record.update({F.checkpoint: str(last) if last else None, F.train_time_s: recorder.elapsed(),
                            F.eval_time_s: recorder.eval_elapsed()})
-        if isinstance(exc, StopSignal):
+        if isinstance(exc, (StopSignal, LoaderStalled)):
             raise
         pending = ctx.guard.pending if ctx.guard is not None else None
         raise pending or StopSignal(signal.SIGTERM) from None
@@ -172,7 +174,8 @@ def run_train(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     joules = energy.figures(trainer, recorder) if energy is not None else not_metered()  # every rank: a sum over them
     timed = time_to_accuracy(cfg, recorder, target, init_s, ctx.record[F.event_log], joules)
     history, best_path, best_epoch = recorder.state_dict(), best.best_model_path or None, best.best_epoch
-    final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
+    with failing_on_stall(datamodule.timeout_s):
+        final = trainer.validate(module, datamodule=datamodule, ckpt_path=best_path, verbose=False, weights_only=True)[0]
     skipped = int(trainer.strategy.reduce(torch.tensor(float(module.skipped_images)), reduce_op="sum"))
     leave_process_group()
     return {
@@ -212,8 +215,9 @@ def run_eval(cfg: DictConfig, ctx: JobContext) -> dict[str, Any]:
     trainer = build_trainer(cfg, ctx, [])
     start = time.perf_counter()
     try:
-        metrics = trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path or None, verbose=False,
-                                   weights_only=True)[0]
+        with failing_on_stall(datamodule.timeout_s):
+            metrics = trainer.validate(module, datamodule=datamodule, ckpt_path=ckpt_path or None, verbose=False,
+                                       weights_only=True)[0]
     except pickle.UnpicklingError as exc:
         raise refused_checkpoint(ckpt_path, exc) from None
     seconds = time.perf_counter() - start
