@@ -12,16 +12,18 @@ Decoders (``data.decoder``):
   libjpeg-turbo's headers are), which decodes only the crop: the rows below it are never read, the rows above
   are skipped without IDCT, the columns beside it left out (0.39 ms for GoogLeNet's 299 px crops of 400-500 px
   files here, against simplejpeg's 0.51 for the whole image). Its pixels are Pillow's, to the bit. Files it
-  does not take go through Pillow: CMYK / YCCK, those whose header it cannot read, and those that do not end
-  in the JPEG end marker (truncated files stay bad images; the rows past a crop are never read, so damage
-  there alone is not seen);
+  does not take go through Pillow: CMYK / YCCK, those whose header it cannot read, those that do not end in
+  the JPEG end marker (truncated files stay bad images; the rows past a crop are never read, so damage there
+  alone is not seen) and those whose region it finds damaged;
 - ``simplejpeg``: libjpeg-turbo without Pillow's per-call overhead (~1.2x Pillow here), the whole image; YCbCr
-  and grey JPEGs, everything else through Pillow;
+  and grey JPEGs, everything else (and what it finds damaged) through Pillow;
 - ``pil``: Pillow (libjpeg-turbo too);
 - ``auto``: the first of region, simplejpeg, pil that is installed.
 
-Every decoder raises ``OSError`` / ``ValueError`` on unreadable files, which the dataset turns into ``BadImage``
-values.
+The fast decoders are strict (libjpeg's warnings are errors); what they refuse is Pillow's to decode or refuse,
+so a damaged JPEG that Pillow decodes (as timm's and torchvision's loaders would) is still a training image, and
+one it cannot decode is still a bad one, whichever decoder runs. Pillow raises ``OSError`` / ``ValueError`` on
+unreadable files, which the dataset turns into ``BadImage`` values.
 """
 from __future__ import annotations
 
@@ -105,12 +107,23 @@ def _rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGB")  # drops alpha; CMYK / grey / 16-bit become 3-channel
 
 
-def _simplejpeg(data: bytes, header: tuple[int, int, str, str], r: int) -> np.ndarray:
+def _simplejpeg(data: bytes, size: int | None, draw: Draw) -> Decoded | None:
+    """The whole image at the reduction the crop allows (simplejpeg) and the crop's box in it; None for what it
+    does not take (CMYK / YCCK) or finds damaged or truncated (it is strict): Pillow's then."""
     import simplejpeg
 
-    height, width = header[0], header[1]
-    return simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-height // r), min_width=-(-width // r),
-                                  min_factor=r)  # H x W x 3 uint8, strict: truncated files raise ValueError
+    try:
+        height, width, space, _ = simplejpeg.decode_jpeg_header(data)
+        if space not in SIMPLEJPEG_SPACES:
+            return None
+        left, top, w, h = draw(width, height)
+        r = reduction(w, h, size) if size else 1
+        pixels = simplejpeg.decode_jpeg(data, colorspace="RGB", min_height=-(-height // r), min_width=-(-width // r),
+                                        min_factor=r)  # H x W x 3 uint8
+    except ValueError:
+        return None
+    sx, sy = width / pixels.shape[1], height / pixels.shape[0]
+    return Decoded(pixels, (left / sx, top / sy, (left + w) / sx, (top + h) / sy))
 
 
 def _region(data: bytes, size: int | None, draw: Draw) -> Decoded | None:
@@ -132,7 +145,10 @@ def _region(data: bytes, size: int | None, draw: Draw) -> Decoded | None:
     x0, y0, x1, y1 = pixel_box(box, out_w, out_h)
     # one column more on the left and two on the right: the chroma upsampling at the region's edges sees the
     # neighbours a whole decode would (the pixels inside the box are then Pillow's to the bit)
-    rows, x, y, rw, rh = _jpeg_region.decode(data, r, max(0, x0 - 1), y0, min(out_w, x1 + 2), y1)
+    try:
+        rows, x, y, rw, rh = _jpeg_region.decode(data, r, max(0, x0 - 1), y0, min(out_w, x1 + 2), y1)
+    except ValueError:  # damaged within the region: Pillow decodes it (as before this decoder) or refuses it
+        return None
     return Decoded(np.frombuffer(rows, np.uint8).reshape(rh, rw, 3), box, (x, y))  # writable: a bytearray's
 
 
@@ -149,19 +165,13 @@ def _decode(path: str, decoder: str, size: int | None, draw: Draw) -> Decoded:
     ``draw(width, height)`` allows for a ``size`` output (None: full scale)."""
     with open(path, "rb") as f:
         data = f.read()
+    fast = None
     if decoder == "region" and data[:2] == JPEG_MAGIC and data.endswith(JPEG_END):
-        region = _region(data, size, draw)
-        if region is not None:
-            return region
-    if decoder == "simplejpeg" and data[:2] == JPEG_MAGIC:
-        import simplejpeg
-
-        header = simplejpeg.decode_jpeg_header(data)  # (height, width, colourspace, subsampling)
-        if header[2] in SIMPLEJPEG_SPACES:
-            left, top, w, h = draw(header[1], header[0])
-            pixels = _simplejpeg(data, header, reduction(w, h, size) if size else 1)
-            sx, sy = header[1] / pixels.shape[1], header[0] / pixels.shape[0]
-            return Decoded(pixels, (left / sx, top / sy, (left + w) / sx, (top + h) / sy))
+        fast = _region(data, size, draw)
+    elif decoder == "simplejpeg" and data[:2] == JPEG_MAGIC:
+        fast = _simplejpeg(data, size, draw)
+    if fast is not None:
+        return fast
     import io
 
     try:

@@ -76,7 +76,7 @@ def test_train_crops_from_the_region_decoder_equal_pillows_for_every_resize_and_
             assert torch.equal(a, pillow(path)), (path, size, seed)
 
 
-def test_files_the_region_decoder_does_not_take_go_through_pillow_or_are_bad(tmp_path: Path) -> None:
+def test_files_the_fast_decoders_do_not_take_go_through_pillow_or_are_bad(tmp_path: Path) -> None:
     whole = lambda path, decoder: decode_pixels(str(path), decoder, None, lambda w, h: (0, 0, w, h))  # noqa: E731
     cmyk = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (40, 30), (0, 50, 100, 0)).save(cmyk)  # libjpeg cannot make RGB of it; Pillow can
@@ -92,10 +92,14 @@ def test_files_the_region_decoder_does_not_take_go_through_pillow_or_are_bad(tmp
     for bad in (truncated, fake):  # a crop in the decodable top half must not hide the damage
         with pytest.raises((OSError, ValueError)):
             decode_pixels(str(bad), "region", 32, lambda w, h: (0, 0, 64, 64))
-    damaged = bytearray(data)  # bytes of the scan overwritten, the end marker intact: an error, not pixels
+    damaged = bytearray(data)  # bytes of the scan overwritten, the end marker intact: libjpeg warns, Pillow decodes
     damaged[len(data) // 3:len(data) // 3 + 200] = b"\xff\x00\xff\xd0" * 50
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="Corrupt JPEG data"):  # the extension is strict ...
         _jpeg_region.decode(bytes(damaged), 1, 0, 0, 640, 480)
+    path = tmp_path / "damaged.jpg"
+    path.write_bytes(bytes(damaged))
+    for decoder in ("region", "simplejpeg"):  # ... so the file is Pillow's: a training image, as it was before
+        np.testing.assert_array_equal(whole(path, decoder).pixels, whole(path, "pil").pixels)
 
 
 def test_the_extension_refuses_what_it_cannot_do_with_one_message(tmp_path: Path) -> None:
