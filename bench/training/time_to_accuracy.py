@@ -1,4 +1,5 @@
-"""Time to accuracy (MLPerf Training's measure, AlgoPerf's clock rules) as record fields, and the ``train`` options.
+"""Time to accuracy (MLPerf Training's measure, AlgoPerf's clock rules) as record fields, and the check of
+``train`` that needs the trainer too (the ranges are the schema's, ``TrainConfig``).
 
 One run is one seed: ``experiment=time_to_accuracy`` sweeps ``seed`` over ``train.seeds`` values
 (``contracts.config.seed_range``), so any Hydra
