@@ -42,7 +42,7 @@ DECODERS = ("auto", "pil", "simplejpeg", "region")
 REDUCTIONS = (8, 4, 2)  # the DCT scalings that are cheaper than a full decode (7/8 or 3/4 are slower than 1/1)
 JPEG_MAGIC, JPEG_END = b"\xff\xd8", b"\xff\xd9"
 REGION_SPACES = ("YCbCr", "Gray", "RGB")  # what libjpeg converts to RGB itself
-SIMPLEJPEG_SPACES = {"YCbCr": "RGB", "Gray": "RGB"}  # CMYK / YCCK keep Pillow's conversion, as before
+SIMPLEJPEG_SPACES = ("YCbCr", "Gray")  # what simplejpeg converts to RGB; CMYK / YCCK keep Pillow's conversion, as before
 Box = tuple[float, float, float, float]  # left, top, right, bottom in the decoded image's pixels
 Draw = Callable[[int, int], tuple[int, int, int, int]]  # (width, height) -> the crop (left, top, w, h)
 
